@@ -1,0 +1,641 @@
+//! The settings tree of `monitor.toml`: loading, `${VAR}` expansion, defaults and validation.
+//!
+//! Loading builds every check with the same constructors `run` uses, so `validate` rejects
+//! exactly what `run` would. Every problem is collected and reported with its key path.
+
+pub mod duration;
+pub mod env;
+pub mod error;
+pub mod fields;
+
+pub use error::{ConfigError, ConfigErrors};
+
+use crate::checks::{self, BuildContext, Check};
+use crate::redact::Secret;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Names a check may not take: they are paths under `/health/`.
+pub const RESERVED_NAMES: &[&str] = &["live", "ready", "startup", "detailed"];
+
+/// Keys every check accepts, whatever its kind.
+const COMMON_KEYS: &[&str] = &[
+    "name",
+    "kind",
+    "critical",
+    "description",
+    "interval",
+    "cron",
+    "timeout",
+    "failure_threshold",
+    "success_threshold",
+    "max_backoff",
+];
+
+const SECTIONS: &[&str] = &[
+    "service",
+    "server",
+    "storage",
+    "scheduler",
+    "defaults",
+    "check",
+];
+
+/// The whole, validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it was read from.
+    pub source: PathBuf,
+    pub service: ServiceConfig,
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub scheduler: SchedulerConfig,
+    pub checks: Vec<Arc<CheckDef>>,
+}
+
+/// `[service]`: who is being monitored; shown in `/status`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    #[serde(default = "default_service_name")]
+    pub name: String,
+    #[serde(default = "default_environment")]
+    pub environment: String,
+}
+
+/// `[server]`: where the HTTP API listens and what protects it.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// When set, `/health/detailed`, `/api/v1/*` history and pages that show errors want
+    /// `Authorization: Bearer TOKEN`. Probes stay open.
+    pub token: Option<Secret>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    #[serde(default = "default_listen")]
+    listen: String,
+    token: Option<String>,
+}
+
+/// `[storage]`: the SQLite health log.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// The SQLite file; created and migrated on start. Relative paths are from the working directory.
+    #[serde(default = "default_db_path")]
+    pub path: PathBuf,
+    /// Raw results older than this are pruned; hourly rollups are kept.
+    #[serde(
+        default = "default_retention",
+        deserialize_with = "duration::deserialize"
+    )]
+    pub retention: Duration,
+    /// Hourly rollups older than this are pruned; kept for ever when unset.
+    #[serde(default, deserialize_with = "duration::deserialize_opt")]
+    pub rollup_retention: Option<Duration>,
+}
+
+/// `[scheduler]`: how many probes may run at once.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerConfig {
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent: usize,
+}
+
+/// When a check runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Schedule {
+    /// Every this long; a whole number of seconds.
+    Every(Duration),
+    /// A six-field cron expression (seconds first), as tokio-cron-scheduler reads it.
+    Cron(String),
+}
+
+impl Schedule {
+    pub fn describe(&self) -> String {
+        match self {
+            Schedule::Every(d) => format!("every {}", duration::format(*d)),
+            Schedule::Cron(expr) => format!("cron {expr}"),
+        }
+    }
+
+    /// The nominal spacing of runs, used as the breaker's first back-off.
+    pub fn nominal_interval(&self) -> Duration {
+        match self {
+            Schedule::Every(d) => *d,
+            Schedule::Cron(expr) => cron_spacing(expr).unwrap_or(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// One configured, built check.
+#[derive(Debug)]
+pub struct CheckDef {
+    /// Position in the config; the check's id within one run.
+    pub index: usize,
+    pub name: String,
+    pub kind: &'static str,
+    /// Unhealthy if this fails; a non-critical failure only degrades.
+    pub critical: bool,
+    pub description: Option<String>,
+    pub schedule: Schedule,
+    pub timeout: Duration,
+    /// Consecutive failures before the breaker opens and an incident starts.
+    pub failure_threshold: u32,
+    /// Consecutive successes that end an incident.
+    pub success_threshold: u32,
+    /// The longest the breaker waits before a trial probe.
+    pub max_backoff: Duration,
+    pub check: Arc<dyn Check>,
+    /// The redacted target, for display.
+    pub target: String,
+    /// Secrets this check's config holds; scrubbed from every message it produces.
+    pub secrets: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct CommonFields {
+    name: String,
+    #[serde(default)]
+    critical: bool,
+    description: Option<String>,
+    #[serde(default, deserialize_with = "duration::deserialize_opt")]
+    interval: Option<Duration>,
+    cron: Option<String>,
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "duration::deserialize"
+    )]
+    timeout: Duration,
+    #[serde(default = "default_failure_threshold")]
+    failure_threshold: u32,
+    #[serde(default = "default_success_threshold")]
+    success_threshold: u32,
+    #[serde(
+        default = "default_max_backoff",
+        deserialize_with = "duration::deserialize"
+    )]
+    max_backoff: Duration,
+}
+
+fn default_service_name() -> String {
+    "healthmon".into()
+}
+fn default_environment() -> String {
+    "production".into()
+}
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_db_path() -> PathBuf {
+    "healthmon.db".into()
+}
+fn default_retention() -> Duration {
+    Duration::from_secs(90 * 86_400)
+}
+fn default_max_concurrent() -> usize {
+    256
+}
+fn default_interval() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_failure_threshold() -> u32 {
+    3
+}
+fn default_success_threshold() -> u32 {
+    1
+}
+fn default_max_backoff() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// The config file to read: `-c FILE`, else `$HEALTHMON_CONFIG`, else `./monitor.toml`.
+pub fn locate(cli: Option<&Path>) -> PathBuf {
+    if let Some(path) = cli {
+        return path.to_path_buf();
+    }
+    match std::env::var_os("HEALTHMON_CONFIG") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from("monitor.toml"),
+    }
+}
+
+/// Reads, expands and validates the config at `path`.
+///
+/// # Errors
+/// Every problem found, each naming its key or line.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    parse(&text, path, &|name| std::env::var(name).ok())
+}
+
+/// Parses config text; `lookup` resolves `${VAR}` (the environment, or a map in tests).
+///
+/// # Errors
+/// Every problem found, each naming its key or line.
+pub fn parse(
+    text: &str,
+    source: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
+    let root: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+        path: source.to_path_buf(),
+        message: syntax_message(text, &e),
+    })?;
+    let mut root = toml::Value::Table(root);
+    let mut errors = Vec::new();
+    env::expand_tree(&mut root, "", lookup, &mut errors);
+    let toml::Value::Table(mut root) = root else {
+        unreachable!("a parsed document is a table")
+    };
+
+    for key in root.keys() {
+        if !SECTIONS.contains(&key.as_str()) {
+            let message = match key.as_str() {
+                "alert" | "notifier" => {
+                    "alert rules and notifiers are not supported by this version".to_string()
+                }
+                _ => format!("unknown section; expected one of {}", SECTIONS.join(", ")),
+            };
+            errors.push(ConfigError::invalid(key.clone(), message));
+        }
+    }
+
+    let service = section::<ServiceConfig>(&mut root, "service", &mut errors);
+    let server = section::<RawServer>(&mut root, "server", &mut errors).and_then(|raw| {
+        match raw.listen.parse::<SocketAddr>() {
+            Ok(listen) => Some(ServerConfig {
+                listen,
+                token: raw.token.filter(|t| !t.is_empty()).map(Secret::new),
+            }),
+            Err(_) => {
+                errors.push(ConfigError::invalid(
+                    "server.listen",
+                    format!(
+                        "expected an IP address and port such as 127.0.0.1:8080, got `{}`",
+                        raw.listen
+                    ),
+                ));
+                None
+            }
+        }
+    });
+    let storage = section::<StorageConfig>(&mut root, "storage", &mut errors);
+    let scheduler = section::<SchedulerConfig>(&mut root, "scheduler", &mut errors);
+    if let Some(s) = &scheduler {
+        if s.max_concurrent == 0 {
+            errors.push(ConfigError::invalid(
+                "scheduler.max_concurrent",
+                "expected at least 1",
+            ));
+        }
+    }
+
+    let defaults = match root.remove("defaults") {
+        None => toml::Table::new(),
+        Some(toml::Value::Table(t)) => t,
+        Some(_) => {
+            errors.push(ConfigError::invalid(
+                "defaults",
+                "expected a table ([defaults])",
+            ));
+            toml::Table::new()
+        }
+    };
+    check_default_keys(&defaults, &mut errors);
+
+    let checks = match root.remove("check") {
+        None => Vec::new(),
+        Some(toml::Value::Array(items)) => build_checks(items, &defaults, &mut errors),
+        Some(_) => {
+            errors.push(ConfigError::invalid(
+                "check",
+                "expected an array of tables ([[check]])",
+            ));
+            Vec::new()
+        }
+    };
+
+    match (service, server, storage, scheduler) {
+        (Some(service), Some(server), Some(storage), Some(scheduler)) if errors.is_empty() => {
+            Ok(Config {
+                source: source.to_path_buf(),
+                service,
+                server,
+                storage,
+                scheduler,
+                checks,
+            })
+        }
+        _ => Err(ConfigErrors(errors)),
+    }
+}
+
+/// Deserializes one optional `[name]` section, defaults when absent.
+fn section<T: serde::de::DeserializeOwned>(
+    root: &mut toml::Table,
+    name: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<T> {
+    let value = root
+        .remove(name)
+        .unwrap_or_else(|| toml::Value::Table(toml::Table::new()));
+    match fields::deserialize::<T>(value, name) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    }
+}
+
+/// TOML's own message already carries line and column; keep it on one line.
+fn syntax_message(text: &str, e: &toml::de::Error) -> String {
+    let reason = e.message().to_string();
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {reason}")
+        }
+        None => reason,
+    }
+}
+
+fn check_default_keys(defaults: &toml::Table, errors: &mut Vec<ConfigError>) {
+    for key in defaults.keys() {
+        let known = COMMON_KEYS.contains(&key.as_str())
+            || checks::KINDS
+                .iter()
+                .any(|k| (k.fields)().contains(&key.as_str()));
+        if key == "name" || !known {
+            errors.push(ConfigError::invalid(
+                format!("defaults.{key}"),
+                "not a key any check accepts",
+            ));
+        }
+    }
+}
+
+fn build_checks(
+    items: Vec<toml::Value>,
+    defaults: &toml::Table,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Arc<CheckDef>> {
+    let http_clients = checks::http::Clients::default();
+    let mut names: HashMap<String, usize> = HashMap::new();
+    let mut out = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        let path = format!("check[{index}]");
+        let toml::Value::Table(own) = item else {
+            errors.push(ConfigError::invalid(path, "expected a table ([[check]])"));
+            continue;
+        };
+        // Names are claimed before building, so a duplicate is reported even when the
+        // first check of that name has other errors.
+        if let Some(name) = own.get("name").and_then(|v| v.as_str()) {
+            match names.get(name) {
+                Some(first) => errors.push(ConfigError::invalid(
+                    format!("{path}.name"),
+                    format!("duplicate name `{name}`, already used by check[{first}]"),
+                )),
+                None => {
+                    names.insert(name.to_string(), index);
+                }
+            }
+        }
+        match build_check(index, &path, own, defaults, &http_clients) {
+            Ok(def) => out.push(Arc::new(def)),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    out
+}
+
+fn build_check(
+    index: usize,
+    path: &str,
+    own: toml::Table,
+    defaults: &toml::Table,
+    http_clients: &checks::http::Clients,
+) -> Result<CheckDef, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let kind_name = match own.get("kind") {
+        Some(toml::Value::String(k)) => k.clone(),
+        Some(_) => {
+            return Err(vec![ConfigError::invalid(
+                format!("{path}.kind"),
+                "expected a string",
+            )])
+        }
+        None => {
+            return Err(vec![ConfigError::invalid(
+                format!("{path}.kind"),
+                format!("is required; expected one of {}", checks::kind_names()),
+            )])
+        }
+    };
+    let Some(kind) = checks::kind(&kind_name) else {
+        return Err(vec![ConfigError::invalid(
+            format!("{path}.kind"),
+            format!(
+                "unknown kind `{kind_name}`; expected one of {}",
+                checks::kind_names()
+            ),
+        )]);
+    };
+    let kind_fields = (kind.fields)();
+
+    let mut common = toml::Table::new();
+    let mut specific = toml::Table::new();
+    let own_schedule = own.contains_key("interval") || own.contains_key("cron");
+    let mut merged = own.clone();
+    for (key, value) in defaults {
+        let is_schedule = key == "interval" || key == "cron";
+        if !merged.contains_key(key) && !(is_schedule && own_schedule) {
+            merged.insert(key.clone(), value.clone());
+        }
+    }
+    for (key, value) in merged {
+        if key == "kind" {
+            continue;
+        }
+        if COMMON_KEYS.contains(&key.as_str()) {
+            common.insert(key, value);
+        } else if kind_fields.contains(&key.as_str()) {
+            specific.insert(key, value);
+        } else if own.contains_key(&key) {
+            let mut expected: Vec<&str> = kind_fields.to_vec();
+            expected.extend(COMMON_KEYS.iter().filter(|k| **k != "kind"));
+            errors.push(ConfigError::invalid(
+                format!("{path}.{key}"),
+                format!(
+                    "unknown key for kind `{}`; expected one of {}",
+                    kind.name,
+                    expected.join(", ")
+                ),
+            ));
+        }
+        // Otherwise it came from [defaults] and is meant for other kinds.
+    }
+
+    let common: CommonFields = match fields::deserialize(toml::Value::Table(common), path) {
+        Ok(c) => c,
+        Err(e) => {
+            errors.push(e);
+            return Err(errors);
+        }
+    };
+
+    validate_name(&common.name, path, &mut errors);
+    let schedule = match (common.interval, common.cron) {
+        (Some(_), Some(_)) => {
+            errors.push(ConfigError::invalid(
+                format!("{path}.cron"),
+                "set either interval or cron, not both",
+            ));
+            None
+        }
+        (None, Some(expr)) => match normalize_cron(&expr) {
+            Ok(expr) => Some(Schedule::Cron(expr)),
+            Err(message) => {
+                errors.push(ConfigError::invalid(format!("{path}.cron"), message));
+                None
+            }
+        },
+        (interval, None) => {
+            let interval = interval.unwrap_or_else(default_interval);
+            if interval.as_millis() % 1000 != 0 || interval.is_zero() {
+                errors.push(ConfigError::invalid(
+                    format!("{path}.interval"),
+                    format!(
+                        "expected a whole number of seconds, at least 1s (the scheduler ticks in seconds), got {}",
+                        duration::format(interval)
+                    ),
+                ));
+                None
+            } else {
+                Some(Schedule::Every(interval))
+            }
+        }
+    };
+    if common.timeout.is_zero() {
+        errors.push(ConfigError::invalid(
+            format!("{path}.timeout"),
+            format!("expected {} greater than 0", duration::EXPECTED),
+        ));
+    }
+    if common.failure_threshold == 0 {
+        errors.push(ConfigError::invalid(
+            format!("{path}.failure_threshold"),
+            "expected at least 1",
+        ));
+    }
+    if common.success_threshold == 0 {
+        errors.push(ConfigError::invalid(
+            format!("{path}.success_threshold"),
+            "expected at least 1",
+        ));
+    }
+
+    let ctx = BuildContext::new(&common.name, common.timeout, http_clients);
+    let check = match kind.build(specific, &ctx, path) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    };
+    let secrets = ctx.into_secrets();
+
+    match (schedule, check) {
+        (Some(schedule), Some(check)) if errors.is_empty() => {
+            let nominal = schedule.nominal_interval();
+            Ok(CheckDef {
+                index,
+                target: check.target(),
+                name: common.name,
+                kind: kind.name,
+                critical: common.critical,
+                description: common.description,
+                schedule,
+                timeout: common.timeout,
+                failure_threshold: common.failure_threshold,
+                success_threshold: common.success_threshold,
+                max_backoff: common.max_backoff.max(nominal),
+                check,
+                secrets,
+            })
+        }
+        _ => Err(errors),
+    }
+}
+
+fn validate_name(name: &str, path: &str, errors: &mut Vec<ConfigError>) {
+    let key = format!("{path}.name");
+    let valid_chars = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if name.is_empty() || name.len() > 64 || !valid_chars {
+        errors.push(ConfigError::invalid(
+            key,
+            format!("expected 1 to 64 characters of a-z, 0-9, `-` and `_`, got `{name}`"),
+        ));
+    } else if RESERVED_NAMES.contains(&name) {
+        errors.push(ConfigError::invalid(
+            key,
+            format!("`{name}` is reserved (it is the path /health/{name}); choose another name"),
+        ));
+    }
+}
+
+/// Accepts five-field (minute first) or six-field (second first) cron; returns six fields.
+fn normalize_cron(expr: &str) -> Result<String, String> {
+    let fields = expr.split_whitespace().count();
+    let six = match fields {
+        5 => format!("0 {}", expr.trim()),
+        6 => expr.trim().to_string(),
+        _ => {
+            return Err(format!(
+                "expected a cron expression of 5 fields (min hour dom month dow) or 6 (sec first), got `{expr}`"
+            ))
+        }
+    };
+    parse_cron(&six).map_err(|e| format!("expected a valid cron expression, got `{expr}`: {e}"))?;
+    Ok(six)
+}
+
+/// Parses a six-field cron expression the way tokio-cron-scheduler does.
+pub fn parse_cron(expr: &str) -> Result<croner::Cron, croner::errors::CronError> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .build()
+        .parse(expr)
+}
+
+/// The gap between the next two occurrences of a cron schedule.
+fn cron_spacing(expr: &str) -> Option<Duration> {
+    let cron = parse_cron(expr).ok()?;
+    let mut it = cron.iter_after(chrono::Utc::now());
+    let a = it.next()?;
+    let b = it.next()?;
+    (b - a).to_std().ok()
+}
+
+#[cfg(test)]
+mod tests;
