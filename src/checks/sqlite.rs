@@ -72,7 +72,13 @@ fn inspect(path: &Path, quick_check: bool, timeout: Duration) -> rusqlite::Resul
     }
     let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
     let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-    let mut outcome = Outcome::healthy().observe("size_bytes", pages * page_size);
+    let size = pages * page_size;
+    let mut outcome = Outcome::healthy()
+        .with_message(format!(
+            "SELECT 1 ok, {}",
+            crate::system::human_bytes(size.max(0) as u64)
+        ))
+        .observe("size_bytes", size);
     if quick_check {
         let mut stmt = conn.prepare("PRAGMA quick_check")?;
         let problems: Vec<String> = stmt
@@ -80,6 +86,12 @@ fn inspect(path: &Path, quick_check: bool, timeout: Duration) -> rusqlite::Resul
             .collect::<Result<_, _>>()?;
         let ok = problems.len() == 1 && problems[0] == "ok";
         outcome = outcome.observe("quick_check", if ok { "ok" } else { "failed" });
+        if ok {
+            outcome.message = Some(format!(
+                "SELECT 1 and quick_check ok, {}",
+                crate::system::human_bytes(size.max(0) as u64)
+            ));
+        }
         if !ok {
             let first = problems.first().cloned().unwrap_or_default();
             return Ok(Outcome {

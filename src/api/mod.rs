@@ -1,0 +1,179 @@
+//! The HTTP API (warp): probes, status, metrics, history and pages.
+//!
+//! Every endpoint reads the latest in-memory state or the store; none runs a check. Every
+//! path also answers with a trailing slash and under the `/api/v1` prefix.
+
+mod auth;
+mod history;
+mod pages;
+mod probes;
+mod status;
+pub mod views;
+
+use crate::metrics::Metrics;
+use crate::redact::Secret;
+use crate::state::State;
+use crate::store::Store;
+use crate::system::CpuGauge;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::Arc;
+use warp::http::{Response, StatusCode};
+use warp::{Filter, Rejection};
+
+/// What the handlers read.
+#[derive(Clone)]
+pub struct ApiContext {
+    pub state: State,
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pub token: Option<Arc<Secret>>,
+    pub cpu: Arc<CpuGauge>,
+    /// The directory holding the database, whose disk `/health/detailed` reports.
+    pub data_dir: PathBuf,
+}
+
+type Reply = Response<Vec<u8>>;
+
+/// All routes, with the `/api/v1` prefix variant and JSON errors.
+pub fn routes(ctx: ApiContext) -> impl Filter<Extract = (Reply,), Error = Infallible> + Clone {
+    let base = base_routes(ctx);
+    warp::path!("api" / "v1" / ..)
+        .and(base.clone())
+        .or(base)
+        .unify()
+        .recover(handle_rejection)
+        .unify()
+}
+
+fn base_routes(ctx: ApiContext) -> warp::filters::BoxedFilter<(Reply,)> {
+    let c = ctx.clone();
+    let with = move || {
+        let ctx = c.clone();
+        warp::any().map(move || ctx.clone())
+    };
+    let protected = || auth::require(ctx.clone());
+    let get = warp::get();
+    let query = || warp::query::<HashMap<String, String>>();
+
+    let health = get
+        .and(warp::path!("health"))
+        .and(with())
+        .and(warp::header::optional::<String>("accept"))
+        .map(|ctx: ApiContext, accept: Option<String>| probes::health(&ctx, accept.as_deref()));
+    let live = get
+        .and(warp::path!("health" / "live"))
+        .and(with())
+        .map(|ctx: ApiContext| probes::live(&ctx));
+    let ready = get
+        .and(warp::path!("health" / "ready"))
+        .and(with())
+        .map(|ctx: ApiContext| probes::ready(&ctx));
+    let startup = get
+        .and(warp::path!("health" / "startup"))
+        .and(with())
+        .map(|ctx: ApiContext| probes::startup(&ctx));
+    let detailed = get
+        .and(warp::path!("health" / "detailed"))
+        .and(protected())
+        .and(with())
+        .then(status::detailed);
+    let one = get
+        .and(warp::path!("health" / String))
+        .and(with())
+        .then(|name, ctx| probes::one(ctx, name));
+    let status = get
+        .and(warp::path!("status"))
+        .and(with())
+        .map(|ctx: ApiContext| status::status(&ctx));
+    let metrics = get
+        .and(warp::path!("metrics"))
+        .and(with())
+        .map(|ctx: ApiContext| {
+            let body = ctx.metrics.render(ctx.state.overall());
+            views::respond(
+                StatusCode::OK,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                body.into_bytes(),
+            )
+        });
+    let history = get
+        .and(warp::path!("checks" / String / "history"))
+        .and(protected())
+        .and(with())
+        .and(query())
+        .then(|name, ctx, q| history::history(ctx, name, q));
+    let availability = get
+        .and(warp::path!("availability"))
+        .and(protected())
+        .and(with())
+        .and(query())
+        .then(history::availability);
+    let incidents = get
+        .and(warp::path!("incidents"))
+        .and(protected())
+        .and(with())
+        .and(query())
+        .then(history::incidents);
+    let page = get
+        .and(warp::path::end())
+        .and(with())
+        .and(auth::check(ctx.clone()))
+        .then(pages::status_page);
+
+    health
+        .or(live)
+        .unify()
+        .or(ready)
+        .unify()
+        .or(startup)
+        .unify()
+        .or(detailed)
+        .unify()
+        .or(one)
+        .unify()
+        .or(status)
+        .unify()
+        .or(metrics)
+        .unify()
+        .or(history)
+        .unify()
+        .or(availability)
+        .unify()
+        .or(incidents)
+        .unify()
+        .or(page)
+        .unify()
+        .boxed()
+}
+
+async fn handle_rejection(r: Rejection) -> Result<Reply, Infallible> {
+    let (code, message) = if r.is_not_found() {
+        (StatusCode::NOT_FOUND, "not found".to_string())
+    } else if r.find::<auth::Unauthorized>().is_some() {
+        let mut response = views::error(
+            StatusCode::UNAUTHORIZED,
+            "this endpoint needs Authorization: Bearer <token>",
+        );
+        response.headers_mut().insert(
+            warp::http::header::WWW_AUTHENTICATE,
+            warp::http::HeaderValue::from_static("Bearer"),
+        );
+        return Ok(response);
+    } else if r.find::<warp::reject::MethodNotAllowed>().is_some() {
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed".to_string(),
+        )
+    } else if let Some(e) = r.find::<warp::reject::InvalidQuery>() {
+        (StatusCode::BAD_REQUEST, e.to_string())
+    } else {
+        tracing::warn!(rejection = ?r, "Unhandled rejection.");
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error".to_string(),
+        )
+    };
+    Ok(views::error(code, message))
+}

@@ -1,0 +1,375 @@
+//! `/status` (a summary for dashboards) and `/health/detailed` (everything an operator needs).
+
+use super::views::{self, check_views, latest_of, CheckView, Ordered};
+use super::ApiContext;
+use crate::availability::{Availability, Span};
+use crate::checks::{Observed, Status};
+use crate::config::duration;
+use crate::store::{queries, StoreError};
+use crate::system;
+use chrono::Utc;
+use serde::Serialize;
+use std::time::Duration;
+use warp::http::{Response, StatusCode};
+
+/// The windows `/health/detailed` and `/health/NAME` report.
+pub const WINDOWS: [(&str, Duration); 4] = [
+    ("1h", Duration::from_secs(3600)),
+    ("24h", Duration::from_secs(86_400)),
+    ("7d", Duration::from_secs(7 * 86_400)),
+    ("30d", Duration::from_secs(30 * 86_400)),
+];
+
+#[derive(Serialize)]
+struct Memory {
+    used_mb: f64,
+    percent: f64,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    total: usize,
+    healthy: usize,
+    degraded: usize,
+    unhealthy: usize,
+    unknown: usize,
+    health_percentage: f64,
+}
+
+#[derive(Serialize)]
+struct StatusHead<'a> {
+    status: Status,
+    timestamp: String,
+    service: &'a str,
+    version: &'static str,
+    api_version: &'static str,
+    environment: &'a str,
+    started_at: String,
+    uptime_seconds: u64,
+    memory: Memory,
+    summary: Summary,
+}
+
+fn head(ctx: &ApiContext) -> StatusHead<'_> {
+    let mut summary = Summary {
+        total: 0,
+        healthy: 0,
+        degraded: 0,
+        unhealthy: 0,
+        unknown: 0,
+        health_percentage: 0.0,
+    };
+    for slot in ctx.state.checks() {
+        summary.total += 1;
+        match slot.status() {
+            Status::Healthy => summary.healthy += 1,
+            Status::Degraded => summary.degraded += 1,
+            Status::Unhealthy => summary.unhealthy += 1,
+            Status::Unknown => summary.unknown += 1,
+        }
+    }
+    if summary.total > 0 {
+        summary.health_percentage =
+            (1000.0 * summary.healthy as f64 / summary.total as f64).round() / 10.0;
+    }
+    let rss = system::process_rss_bytes().unwrap_or(0);
+    let total = system::memory().map(|m| m.total_bytes).unwrap_or(0);
+    let service = ctx.state.service();
+    StatusHead {
+        status: ctx.state.overall(),
+        timestamp: views::now(),
+        service: &service.name,
+        version: env!("CARGO_PKG_VERSION"),
+        api_version: "v1",
+        environment: &service.environment,
+        started_at: views::rfc3339(ctx.state.started_at()),
+        uptime_seconds: ctx.state.uptime_seconds(),
+        memory: Memory {
+            used_mb: (rss as f64 / 1_048_576.0 * 10.0).round() / 10.0,
+            percent: if total == 0 {
+                0.0
+            } else {
+                (rss as f64 * 1000.0 / total as f64).round() / 10.0
+            },
+        },
+        summary,
+    }
+}
+
+/// `GET /status`: always 200.
+pub fn status(ctx: &ApiContext) -> Response<Vec<u8>> {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        #[serde(flatten)]
+        head: StatusHead<'a>,
+        checks: Ordered<'a, CheckView<'a>>,
+    }
+    let latest = latest_of(ctx.state.checks().iter());
+    views::json(
+        StatusCode::OK,
+        &Body {
+            head: head(ctx),
+            checks: check_views(&latest),
+        },
+    )
+}
+
+/// Availability of one check over each of [`WINDOWS`], ending now.
+///
+/// # Errors
+/// When the store cannot be read.
+pub async fn availability_windows(
+    ctx: &ApiContext,
+    name: &str,
+) -> Result<Vec<(&'static str, Availability)>, StoreError> {
+    let name = name.to_string();
+    ctx.store
+        .read(move |conn| {
+            let now = Utc::now().timestamp_millis();
+            let id = queries::check_id(conn, &name)?;
+            WINDOWS
+                .iter()
+                .map(|(label, d)| {
+                    let window = Span::new(now - d.as_millis() as i64, now);
+                    let a = match id {
+                        Some(id) => queries::availability(conn, id, window, now)?,
+                        None => crate::availability::compute(window, &[], &[]),
+                    };
+                    Ok((*label, a))
+                })
+                .collect()
+        })
+        .await
+}
+
+#[derive(Serialize)]
+pub(crate) struct IncidentView {
+    started_at: Option<String>,
+    confirmed_at: Option<String>,
+    ended_at: Option<String>,
+    duration_seconds: f64,
+    message: Option<String>,
+}
+
+impl IncidentView {
+    pub(crate) fn from_row(r: &queries::IncidentRow, now: i64) -> Self {
+        IncidentView {
+            started_at: views::rfc3339_ms(r.started_ms),
+            confirmed_at: views::rfc3339_ms(r.confirmed_ms),
+            ended_at: r.ended_ms.and_then(views::rfc3339_ms),
+            duration_seconds: (r.ended_ms.unwrap_or(now) - r.started_ms) as f64 / 1000.0,
+            message: r.message.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Breaker {
+    state: &'static str,
+    consecutive_failures: u32,
+    retry_at: Option<String>,
+}
+
+#[derive(Serialize)]
+struct LastError {
+    at: String,
+    message: Option<String>,
+}
+
+#[derive(Serialize)]
+struct DetailedCheck<'a> {
+    #[serde(flatten)]
+    check: CheckView<'a>,
+    description: Option<&'a str>,
+    target: &'a str,
+    schedule: String,
+    timeout: String,
+    thresholds: Observed,
+    observed: Option<&'a Observed>,
+    breaker: Breaker,
+    last_error: Option<LastError>,
+    availability: Ordered<'static, Availability>,
+    recent_incidents: Vec<IncidentView>,
+}
+
+#[derive(Serialize)]
+struct SystemView {
+    cpu_percent: Option<f64>,
+    memory: Option<SystemMemory>,
+    load: Option<SystemLoad>,
+    disk: Option<SystemDisk>,
+}
+
+#[derive(Serialize)]
+struct SystemMemory {
+    total_bytes: u64,
+    available_bytes: u64,
+    percent_used: f64,
+}
+
+#[derive(Serialize)]
+struct SystemLoad {
+    load1: f64,
+    load5: f64,
+    load15: f64,
+    cpus: usize,
+}
+
+#[derive(Serialize)]
+struct SystemDisk {
+    path: String,
+    total_bytes: u64,
+    available_bytes: u64,
+    percent_used: f64,
+}
+
+fn system_view(ctx: &ApiContext) -> SystemView {
+    let round1 = crate::checks::threshold::round1;
+    SystemView {
+        cpu_percent: ctx.cpu.percent().map(round1),
+        memory: system::memory().ok().map(|m| SystemMemory {
+            total_bytes: m.total_bytes,
+            available_bytes: m.available_bytes,
+            percent_used: round1(m.percent_used),
+        }),
+        load: system::load().ok().map(|l| SystemLoad {
+            load1: l.one,
+            load5: l.five,
+            load15: l.fifteen,
+            cpus: l.cpus,
+        }),
+        disk: system::disk_usage(&ctx.data_dir).ok().map(|d| SystemDisk {
+            path: ctx.data_dir.display().to_string(),
+            total_bytes: d.total_bytes,
+            available_bytes: d.available_bytes,
+            percent_used: round1(d.percent_used),
+        }),
+    }
+}
+
+/// Per check: availability per window and recent incidents, read in one blocking task.
+type StoreFacts = Vec<(Vec<(&'static str, Availability)>, Vec<queries::IncidentRow>)>;
+
+async fn store_facts(ctx: &ApiContext) -> Result<StoreFacts, StoreError> {
+    let names: Vec<String> = ctx
+        .state
+        .checks()
+        .iter()
+        .map(|s| s.def.name.clone())
+        .collect();
+    ctx.store
+        .read(move |conn| {
+            let now = Utc::now().timestamp_millis();
+            names
+                .iter()
+                .map(|name| {
+                    let Some(id) = queries::check_id(conn, name)? else {
+                        let empty = WINDOWS
+                            .iter()
+                            .map(|(l, d)| {
+                                (
+                                    *l,
+                                    crate::availability::compute(
+                                        Span::new(now - d.as_millis() as i64, now),
+                                        &[],
+                                        &[],
+                                    ),
+                                )
+                            })
+                            .collect();
+                        return Ok((empty, Vec::new()));
+                    };
+                    let windows = WINDOWS
+                        .iter()
+                        .map(|(label, d)| {
+                            Ok((
+                                *label,
+                                queries::availability(
+                                    conn,
+                                    id,
+                                    Span::new(now - d.as_millis() as i64, now),
+                                    now,
+                                )?,
+                            ))
+                        })
+                        .collect::<Result<Vec<_>, StoreError>>()?;
+                    let incidents = queries::incidents(conn, Some(id), 0, now, 5)?;
+                    Ok((windows, incidents))
+                })
+                .collect()
+        })
+        .await
+}
+
+/// `GET /health/detailed`: always 200.
+pub async fn detailed(ctx: ApiContext) -> Response<Vec<u8>> {
+    let facts = match store_facts(&ctx).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(error = %e, "Could not read the store for /health/detailed.");
+            return views::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the health log cannot be read",
+            );
+        }
+    };
+    let now = Utc::now().timestamp_millis();
+    let latest = latest_of(ctx.state.checks().iter());
+    let failures: Vec<_> = ctx
+        .state
+        .checks()
+        .iter()
+        .map(|s| s.last_failure())
+        .collect();
+    let checks: Vec<(&str, DetailedCheck)> = latest
+        .iter()
+        .zip(facts)
+        .zip(&failures)
+        .map(|(((slot, r), (windows, incidents)), failure)| {
+            let r = r.as_deref();
+            let def = &slot.def;
+            let mut thresholds = def.check.thresholds();
+            thresholds.insert("failure_threshold".into(), def.failure_threshold.into());
+            thresholds.insert("success_threshold".into(), def.success_threshold.into());
+            let detail = DetailedCheck {
+                check: CheckView::new(slot, r),
+                description: def.description.as_deref(),
+                target: &def.target,
+                schedule: def.schedule.describe(),
+                timeout: duration::format(def.timeout),
+                thresholds,
+                observed: r.map(|r| &r.observed),
+                breaker: Breaker {
+                    state: r.map_or("closed", |r| r.circuit.as_str()),
+                    consecutive_failures: r.map_or(0, |r| r.consecutive_failures),
+                    retry_at: r.and_then(|r| r.retry_at).map(views::rfc3339),
+                },
+                last_error: failure.as_deref().map(|f| LastError {
+                    at: views::rfc3339(f.started_at),
+                    message: f.message.clone(),
+                }),
+                availability: Ordered(windows),
+                recent_incidents: incidents
+                    .iter()
+                    .map(|i| IncidentView::from_row(i, now))
+                    .collect(),
+            };
+            (def.name.as_str(), detail)
+        })
+        .collect();
+    #[derive(Serialize)]
+    struct Body<'a> {
+        #[serde(flatten)]
+        head: StatusHead<'a>,
+        checks: Ordered<'a, DetailedCheck<'a>>,
+        system: SystemView,
+    }
+    views::json(
+        StatusCode::OK,
+        &Body {
+            head: head(&ctx),
+            checks: Ordered(checks),
+            system: system_view(&ctx),
+        },
+    )
+}

@@ -1,0 +1,187 @@
+//! The daemon: builds every part from the config and runs until told to stop.
+//!
+//! Data flows one way: scheduler → check → breaker → result → (latest state, metrics, store
+//! writer). On stop the producers go first and storage last: the scheduler stops, probes in
+//! flight finish within their timeout, the writer commits everything it was sent, then the
+//! HTTP server closes.
+
+use crate::api::{self, ApiContext};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::result::ResultSink;
+use crate::scheduler::Scheduler;
+use crate::state::State;
+use crate::store::writer::{Writer, WriterHandle, WriterSettings};
+use crate::store::Store;
+use crate::system::CpuGauge;
+use anyhow::Context;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// Results that may wait for the writer before runners are made to wait.
+const RESULT_QUEUE: usize = 10_000;
+
+/// A built, running daemon.
+pub struct Application {
+    address: SocketAddr,
+    scheduler: Scheduler,
+    writer: WriterHandle,
+    server: JoinHandle<()>,
+    stop_server: oneshot::Sender<()>,
+    produced: Arc<AtomicU64>,
+}
+
+/// What a clean stop reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopReport {
+    pub produced: u64,
+    pub stored: u64,
+    pub dropped: u64,
+}
+
+impl Application {
+    /// Opens the store, binds the listener, starts the writer, the server and the scheduler.
+    ///
+    /// # Errors
+    /// When the database cannot be opened, the address cannot be bound, or the scheduler fails.
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        crate::install_tls_provider();
+        let db_path = config.storage.path.clone();
+        let (store, writer_conn) = tokio::task::spawn_blocking(move || Store::open(&db_path))
+            .await
+            .context("opening the database")??;
+        let metrics = Arc::new(Metrics::new(&config.checks));
+        let state = State::new(config.service.clone(), &config.checks);
+
+        let (results_tx, results_rx) = mpsc::channel(RESULT_QUEUE);
+        let settings =
+            WriterSettings::new(config.storage.retention, config.storage.rollup_retention);
+        let writer = Writer::new(writer_conn, &config.checks, settings, metrics.clone())
+            .context("registering this run in the database")?;
+        let run_id = writer.run_id();
+        let writer = writer
+            .spawn(results_rx)
+            .context("starting the store writer")?;
+        state.set_store_ready();
+
+        let listener = tokio::net::TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| {
+                format!("cannot listen on {} (server.listen)", config.server.listen)
+            })?;
+        let address = listener.local_addr().context("reading the bound address")?;
+        let data_dir = config
+            .storage
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(
+                || std::path::PathBuf::from("."),
+                std::path::Path::to_path_buf,
+            );
+        let ctx = ApiContext {
+            state: state.clone(),
+            store: store.clone(),
+            metrics: metrics.clone(),
+            token: config.server.token.clone().map(Arc::new),
+            cpu: Arc::new(CpuGauge::default()),
+            data_dir,
+        };
+        let (stop_server, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(
+            warp::serve(api::routes(ctx))
+                .incoming(listener)
+                .graceful(async move {
+                    let _ = stopped.await;
+                })
+                .run(),
+        );
+
+        let sink = ResultSink::new(state, metrics.clone(), results_tx);
+        let produced = sink.produced();
+        let scheduler = Scheduler::start(
+            &config.checks,
+            sink,
+            metrics,
+            config.scheduler.max_concurrent,
+        )
+        .await?;
+        tracing::info!(
+            addr = %address,
+            checks = config.checks.len(),
+            database = %store.path().display(),
+            run = run_id,
+            "Listening."
+        );
+        Ok(Application {
+            address,
+            scheduler,
+            writer,
+            server,
+            stop_server,
+            produced,
+        })
+    }
+
+    /// The address the server is bound to (useful with port 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Runs until `shutdown` resolves, then stops in order and reports what was stored.
+    ///
+    /// # Errors
+    /// When the HTTP server or the store writer ends on its own: the daemon cannot go on.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()>,
+    ) -> anyhow::Result<StopReport> {
+        let Application {
+            scheduler,
+            writer,
+            mut server,
+            stop_server,
+            produced,
+            ..
+        } = self;
+        let writer = writer.finished();
+        tokio::pin!(writer);
+        let mut failure = None;
+        tokio::select! {
+            () = shutdown => {}
+            ended = &mut server => failure = Some(format!("the HTTP server stopped unexpectedly: {ended:?}")),
+            report = &mut writer => {
+                // The writer only ends once every sender is gone, which cannot happen before the
+                // scheduler stops: it died.
+                anyhow::bail!("the store writer stopped unexpectedly ({report:?})");
+            }
+        }
+        scheduler.stop().await;
+        let report = writer
+            .await
+            .context("the store writer died during shutdown")?;
+        let _ = stop_server.send(());
+        if failure.is_none() {
+            let _ = server.await;
+        }
+        let report = StopReport {
+            produced: produced.load(Ordering::Relaxed),
+            stored: report.stored,
+            dropped: report.dropped,
+        };
+        tracing::info!(
+            results_produced = report.produced,
+            results_stored = report.stored,
+            results_dropped = report.dropped,
+            "Stopped."
+        );
+        match failure {
+            Some(f) => Err(anyhow::anyhow!(f)),
+            None => Ok(report),
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! Prometheus metrics, prefixed `healthmon_`.
+//!
+//! Per-check handles are created once at start, so recording a result touches only atomics.
+
+use crate::checks::Status;
+use crate::config::CheckDef;
+use crate::result::CheckResult;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CheckLabels {
+    check: String,
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    check: String,
+    kind: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+}
+
+const STATUSES: [Status; 3] = [Status::Healthy, Status::Degraded, Status::Unhealthy];
+
+fn status_index(s: Status) -> Option<usize> {
+    STATUSES.iter().position(|x| *x == s)
+}
+
+/// The handles of one check.
+struct CheckMetrics {
+    runs: [Counter; 3],
+    is_status: [Gauge; 3],
+    up: Gauge,
+    response_time: Gauge<f64, AtomicU64>,
+    circuit_open: Gauge,
+    skipped: Counter,
+    missed: Counter,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    checks: Vec<CheckMetrics>,
+    overall: Gauge,
+    schedule_lag: Histogram,
+    results_produced: Counter,
+    results_stored: Counter,
+    store_batches: Counter,
+    store_errors: Counter,
+}
+
+impl Metrics {
+    pub fn new(defs: &[Arc<CheckDef>]) -> Self {
+        let mut registry = Registry::with_prefix("healthmon");
+        let runs = Family::<StatusLabels, Counter>::default();
+        let is_status = Family::<StatusLabels, Gauge>::default();
+        let up = Family::<CheckLabels, Gauge>::default();
+        let response_time = Family::<CheckLabels, Gauge<f64, AtomicU64>>::default();
+        let circuit_open = Family::<CheckLabels, Gauge>::default();
+        let skipped = Family::<CheckLabels, Counter>::default();
+        let missed = Family::<CheckLabels, Counter>::default();
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").into(),
+            })
+            .set(1);
+
+        let checks = defs
+            .iter()
+            .map(|d| {
+                let labels = CheckLabels {
+                    check: d.name.clone(),
+                    kind: d.kind.into(),
+                };
+                let with_status = |s: Status| StatusLabels {
+                    check: d.name.clone(),
+                    kind: d.kind.into(),
+                    status: s.as_str().into(),
+                };
+                CheckMetrics {
+                    runs: STATUSES.map(|s| runs.get_or_create(&with_status(s)).clone()),
+                    is_status: STATUSES.map(|s| is_status.get_or_create(&with_status(s)).clone()),
+                    up: up.get_or_create(&labels).clone(),
+                    response_time: response_time.get_or_create(&labels).clone(),
+                    circuit_open: circuit_open.get_or_create(&labels).clone(),
+                    skipped: skipped.get_or_create(&labels).clone(),
+                    missed: missed.get_or_create(&labels).clone(),
+                }
+            })
+            .collect();
+
+        registry.register("check_runs", "Probes run, by result status", runs);
+        registry.register(
+            "check_status",
+            "1 for the check's current status, 0 for the others",
+            is_status,
+        );
+        registry.register(
+            "check_up",
+            "1 when the check's last probe was healthy or degraded",
+            up,
+        );
+        registry.register(
+            "check_response_time_seconds",
+            "Duration of the check's last probe",
+            response_time,
+        );
+        registry.register(
+            "check_circuit_open",
+            "1 while the check's circuit breaker is open",
+            circuit_open,
+        );
+        registry.register(
+            "check_skipped",
+            "Scheduled runs skipped because the circuit breaker was open",
+            skipped,
+        );
+        registry.register(
+            "check_missed_runs",
+            "Scheduled runs that could not start (the previous run was still going)",
+            missed,
+        );
+        let overall = Gauge::default();
+        registry.register(
+            "status",
+            "Overall status: 0 healthy, 1 unknown, 2 degraded, 3 unhealthy",
+            overall.clone(),
+        );
+        let schedule_lag = Histogram::new([
+            0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+        ]);
+        registry.register(
+            "schedule_lag_seconds",
+            "Actual minus planned start of each probe",
+            schedule_lag.clone(),
+        );
+        let results_produced = Counter::default();
+        registry.register(
+            "results_produced",
+            "Check results produced by the runners",
+            results_produced.clone(),
+        );
+        let results_stored = Counter::default();
+        registry.register(
+            "results_stored",
+            "Check results committed to the SQLite health log",
+            results_stored.clone(),
+        );
+        let store_batches = Counter::default();
+        registry.register(
+            "store_batches",
+            "Transactions committed by the store writer",
+            store_batches.clone(),
+        );
+        let store_errors = Counter::default();
+        registry.register(
+            "store_errors",
+            "Failed store transactions (each is retried)",
+            store_errors.clone(),
+        );
+        registry.register("build_info", "Version of this healthmon", build);
+
+        Metrics {
+            registry,
+            checks,
+            overall,
+            schedule_lag,
+            results_produced,
+            results_stored,
+            store_batches,
+            store_errors,
+        }
+    }
+
+    pub fn record(&self, r: &CheckResult) {
+        self.results_produced.inc();
+        let Some(m) = self.checks.get(r.check) else {
+            return;
+        };
+        if let Some(i) = status_index(r.status) {
+            m.runs[i].inc();
+            for (j, g) in m.is_status.iter().enumerate() {
+                g.set(i64::from(i == j));
+            }
+        }
+        m.up.set(i64::from(r.status != Status::Unhealthy));
+        m.response_time.set(r.response_time.as_secs_f64());
+        m.circuit_open
+            .set(i64::from(r.circuit == crate::breaker::CircuitState::Open));
+    }
+
+    pub fn skipped(&self, check: usize) {
+        if let Some(m) = self.checks.get(check) {
+            m.skipped.inc();
+        }
+    }
+
+    pub fn missed(&self, check: usize, runs: u64) {
+        if let Some(m) = self.checks.get(check) {
+            m.missed.inc_by(runs);
+        }
+    }
+
+    pub fn schedule_lag(&self, seconds: f64) {
+        self.schedule_lag.observe(seconds.max(0.0));
+    }
+
+    pub fn stored(&self, results: u64) {
+        self.results_stored.inc_by(results);
+        self.store_batches.inc();
+    }
+
+    pub fn store_error(&self) {
+        self.store_errors.inc();
+    }
+
+    /// The text exposition, with the overall status as of now.
+    pub fn render(&self, overall: Status) -> String {
+        self.overall.set(match overall {
+            Status::Healthy => 0,
+            Status::Unknown => 1,
+            Status::Degraded => 2,
+            Status::Unhealthy => 3,
+        });
+        let mut out = String::with_capacity(16 * 1024);
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,206 @@
+//! Runs every check on its schedule: tokio-cron-scheduler jobs arm one [`Runner`] task per check.
+//!
+//! Each runner owns its check's breaker, so a check that hangs only ever holds up itself (and
+//! one of the `max_concurrent` permits, for at most its timeout).
+
+mod plan;
+mod runner;
+
+use crate::config::{CheckDef, Schedule};
+use crate::metrics::Metrics;
+use crate::result::ResultSink;
+use chrono::Utc;
+use plan::{Grid, Millis};
+use runner::Runner;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
+use tokio_util::sync::CancellationToken;
+
+pub use plan::phase_ms;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error("cannot start the scheduler: {0}")]
+    Start(#[from] JobSchedulerError),
+    #[error("check {check}: cron expression `{expr}` does not parse: {message}")]
+    Cron {
+        check: String,
+        expr: String,
+        message: String,
+    },
+}
+
+/// The running schedule.
+pub struct Scheduler {
+    jobs: JobScheduler,
+    runners: JoinSet<()>,
+    cancel: CancellationToken,
+    longest_timeout: Duration,
+}
+
+fn now_ms() -> Millis {
+    Utc::now().timestamp_millis()
+}
+
+fn instant_at(ms: Millis) -> Instant {
+    Instant::now() + Duration::from_millis((ms - now_ms()).max(0) as u64)
+}
+
+/// What a runner waits for.
+enum Plan {
+    Grid(Grid),
+    Cron(croner::Cron),
+}
+
+impl Scheduler {
+    /// Starts a runner per check and the jobs that arm them. Every check runs once within the
+    /// first second (spread by its phase), so `/health/startup` completes quickly.
+    ///
+    /// # Errors
+    /// When tokio-cron-scheduler cannot be created or refuses a job.
+    pub async fn start(
+        checks: &[Arc<CheckDef>],
+        sink: ResultSink,
+        metrics: Arc<Metrics>,
+        max_concurrent: usize,
+    ) -> Result<Self, SchedulerError> {
+        // The default channels hold 200 activations; more due in one tick are dropped silently.
+        let jobs = JobScheduler::new_with_channel_size((checks.len() * 2).max(256)).await?;
+        let permits = Arc::new(Semaphore::new(max_concurrent));
+        let cancel = CancellationToken::new();
+        let mut runners = JoinSet::new();
+        let start_ms = now_ms();
+
+        for def in checks {
+            let (arm_tx, arm_rx) = mpsc::channel::<()>(4);
+            let arm = move |_id, _sched| {
+                let tx = arm_tx.clone();
+                Box::pin(async move {
+                    // Full means the runner is still busy with earlier slots; it skips ahead.
+                    let _ = tx.try_send(());
+                })
+                    as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+            };
+            let plan = match &def.schedule {
+                Schedule::Every(every) => {
+                    let grid = Grid::new(&def.name, every.as_millis() as i64, start_ms);
+                    let mut job = Job::new_repeated_async(*every, arm)?;
+                    let mut data = job.job_data()?;
+                    data.next_tick = grid.first_arm_second().max(0) as u64;
+                    job.set_job_data(data)?;
+                    jobs.add(job).await?;
+                    Plan::Grid(grid)
+                }
+                Schedule::Cron(expr) => {
+                    let cron =
+                        crate::config::parse_cron(expr).map_err(|e| SchedulerError::Cron {
+                            check: def.name.clone(),
+                            expr: expr.clone(),
+                            message: e.to_string(),
+                        })?;
+                    jobs.add(Job::new_async(expr.as_str(), arm)?).await?;
+                    Plan::Cron(cron)
+                }
+            };
+            let runner = Runner::new(def.clone(), sink.clone(), metrics.clone(), permits.clone());
+            let first_ms = start_ms + phase_ms(&def.name, 1000);
+            runners.spawn(run(
+                runner,
+                plan,
+                arm_rx,
+                first_ms,
+                metrics.clone(),
+                cancel.clone(),
+            ));
+        }
+        jobs.start().await?;
+        let longest_timeout = checks.iter().map(|c| c.timeout).max().unwrap_or_default();
+        Ok(Scheduler {
+            jobs,
+            runners,
+            cancel,
+            longest_timeout,
+        })
+    }
+
+    /// Stops scheduling; lets every probe in flight finish within its timeout (plus a grace
+    /// second) and deliver its result. Runners still busy after that are aborted.
+    pub async fn stop(mut self) {
+        if let Err(e) = self.jobs.shutdown().await {
+            tracing::warn!(error = %e, "Scheduler did not shut down cleanly.");
+        }
+        self.cancel.cancel();
+        let deadline = Instant::now() + self.longest_timeout + Duration::from_secs(1);
+        while !self.runners.is_empty() {
+            match tokio::time::timeout_at(deadline, self.runners.join_next()).await {
+                Ok(_) => {}
+                Err(_) => {
+                    tracing::warn!(
+                        still_running = self.runners.len(),
+                        "Probes outlived their timeout at shutdown; aborting them."
+                    );
+                    self.runners.abort_all();
+                    while self.runners.join_next().await.is_some() {}
+                }
+            }
+        }
+    }
+}
+
+async fn run(
+    mut runner: Runner,
+    mut plan: Plan,
+    mut arms: mpsc::Receiver<()>,
+    first_ms: Millis,
+    metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+) {
+    tokio::select! {
+        _ = cancel.cancelled() => return,
+        _ = tokio::time::sleep_until(instant_at(first_ms)) => {}
+    }
+    // A probe in flight is never cancelled: its result is delivered even during shutdown.
+    if !runner.run_once(first_ms).await {
+        return;
+    }
+    loop {
+        let armed = tokio::select! {
+            _ = cancel.cancelled() => break,
+            armed = arms.recv() => armed,
+        };
+        if armed.is_none() {
+            break;
+        }
+        let now = now_ms();
+        let planned = match &mut plan {
+            Plan::Grid(grid) => {
+                let (planned, missed) = grid.take_slot(now);
+                if missed > 0 {
+                    metrics.missed(runner.def().index, missed);
+                }
+                planned
+            }
+            Plan::Cron(cron) => cron_slot(cron, now),
+        };
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep_until(instant_at(planned)) => {}
+        }
+        if !runner.run_once(planned).await {
+            break;
+        }
+    }
+}
+
+/// The occurrence a cron activation belongs to: the latest one not after now.
+fn cron_slot(cron: &croner::Cron, now: Millis) -> Millis {
+    let Some(at) = chrono::DateTime::from_timestamp_millis(now) else {
+        return now;
+    };
+    cron.find_previous_occurrence(&at, true)
+        .map_or(now, |t| t.timestamp_millis())
+}

@@ -1,0 +1,138 @@
+//! The runner of one check: breaker, concurrency permit, timeout, result.
+
+use super::plan::Millis;
+use crate::breaker::{Admission, Breaker, CircuitState};
+use crate::checks::{Outcome, Status};
+use crate::config::{duration, CheckDef};
+use crate::metrics::Metrics;
+use crate::redact;
+use crate::result::{CheckResult, ResultSink};
+use chrono::Utc;
+use futures::FutureExt;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+pub struct Runner {
+    def: Arc<CheckDef>,
+    breaker: Breaker,
+    sink: ResultSink,
+    metrics: Arc<Metrics>,
+    permits: Arc<Semaphore>,
+    last_status: Option<Status>,
+}
+
+impl Runner {
+    pub fn new(
+        def: Arc<CheckDef>,
+        sink: ResultSink,
+        metrics: Arc<Metrics>,
+        permits: Arc<Semaphore>,
+    ) -> Self {
+        let breaker = Breaker::new(
+            def.failure_threshold,
+            def.schedule.nominal_interval(),
+            def.max_backoff,
+        );
+        Runner {
+            def,
+            breaker,
+            sink,
+            metrics,
+            permits,
+            last_status: None,
+        }
+    }
+
+    pub fn def(&self) -> &CheckDef {
+        &self.def
+    }
+
+    /// Runs the check for a slot planned at `planned_ms`, unless the breaker is open.
+    ///
+    /// Returns `false` when results can no longer be delivered (shutting down).
+    pub async fn run_once(&mut self, planned_ms: Millis) -> bool {
+        if let Admission::Skip { .. } = self.breaker.admit(Instant::now()) {
+            self.metrics.skipped(self.def.index);
+            return true;
+        }
+        let permits = self.permits.clone();
+        let Ok(_permit) = permits.acquire().await else {
+            return false;
+        };
+        let started_at = Utc::now();
+        self.metrics
+            .schedule_lag((started_at.timestamp_millis() - planned_ms) as f64 / 1000.0);
+
+        let span = tracing::debug_span!("check", check = %self.def.name, kind = self.def.kind, status = tracing::field::Empty, elapsed_ms = tracing::field::Empty);
+        let clock = Instant::now();
+        let probe = AssertUnwindSafe(self.def.check.probe()).catch_unwind();
+        let outcome = match tokio::time::timeout(self.def.timeout, probe)
+            .instrument(span.clone())
+            .await
+        {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => {
+                Outcome::unhealthy("the probe panicked (a bug in healthmon; please report it)")
+            }
+            Err(_) => Outcome::unhealthy(format!(
+                "timed out after {}",
+                duration::format(self.def.timeout)
+            )),
+        };
+        let elapsed = clock.elapsed();
+        span.record("status", outcome.status.as_str());
+        span.record("elapsed_ms", elapsed.as_millis() as u64);
+
+        let failed = outcome.status == Status::Unhealthy;
+        let circuit = self
+            .breaker
+            .record(failed, Instant::now(), rand::random::<f64>());
+        let retry_at = self
+            .breaker
+            .retry_at()
+            .filter(|_| circuit == CircuitState::Open)
+            .map(|at| {
+                started_at
+                    + chrono::Duration::from_std(at.saturating_duration_since(clock))
+                        .unwrap_or_default()
+            });
+        let message = outcome
+            .message
+            .map(|m| redact::scrub(&m, &self.def.secrets));
+        self.log_transition(outcome.status, message.as_deref(), circuit);
+
+        self.sink
+            .publish(CheckResult {
+                check: self.def.index,
+                started_at,
+                response_time: elapsed,
+                status: outcome.status,
+                message,
+                observed: outcome.observed,
+                circuit,
+                consecutive_failures: self.breaker.consecutive_failures(),
+                retry_at,
+            })
+            .await
+    }
+
+    fn log_transition(&mut self, status: Status, message: Option<&str>, circuit: CircuitState) {
+        let previous = self.last_status.replace(status);
+        if previous == Some(status) {
+            return;
+        }
+        let (name, kind, msg) = (&self.def.name, self.def.kind, message.unwrap_or(""));
+        let from = previous.map_or("unknown", Status::as_str);
+        match status {
+            Status::Unhealthy => {
+                tracing::warn!(check = %name, kind, from, to = %status, circuit = circuit.as_str(), detail = msg, "Check became unhealthy.")
+            }
+            _ => {
+                tracing::info!(check = %name, kind, from, to = %status, detail = msg, "Check changed status.")
+            }
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The SQLite health log. All SQL lives in this module.
+//!
+//! One writer thread owns its own connection and commits results in batches
+//! ([`writer`]); readers (the API, `report`) borrow connections from an r2d2 pool. WAL mode
+//! lets both proceed at once.
+
+pub mod queries;
+pub mod rollup;
+pub mod writer;
+
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::Connection;
+use rusqlite_migration::{Migrations, M};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub type Pool = r2d2::Pool<SqliteConnectionManager>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot migrate the database {path}: {source}")]
+    Migrate {
+        path: PathBuf,
+        source: rusqlite_migration::Error,
+    },
+    #[error("database connection pool: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("database query failed: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("database task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// The migrations in `migrations/`, applied in order on start.
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(include_str!("../../migrations/0001_init.sql"))])
+}
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // NORMAL in WAL mode syncs at checkpoints only: a power cut may lose the last commits
+    // but never corrupts the file, and each commit costs no fsync.
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+}
+
+/// Read access to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `path`; returns the store and
+    /// the connection reserved for the writer.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or created, or a migration fails.
+    pub fn open(path: &Path) -> Result<(Store, Connection), StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                open_err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                    Some(format!("cannot create directory {}: {e}", dir.display())),
+                ))
+            })?;
+        }
+        let mut writer = Connection::open(path).map_err(open_err)?;
+        let mode: String = writer
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(open_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(path = %path.display(), mode, "SQLite refused WAL mode; readers may wait for the writer.");
+        }
+        configure(&writer).map_err(open_err)?;
+        migrations()
+            .to_latest(&mut writer)
+            .map_err(|source| StoreError::Migrate {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let manager = SqliteConnectionManager::file(path).with_init(|c| {
+            configure(c)?;
+            c.execute_batch("PRAGMA query_only = ON;")
+        });
+        let pool = r2d2::Pool::builder()
+            .max_size(4)
+            .min_idle(Some(1))
+            .build(manager)?;
+        Ok((
+            Store {
+                pool,
+                path: path.to_path_buf(),
+            },
+            writer,
+        ))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs a read on a pooled connection, off the async threads.
+    ///
+    /// # Errors
+    /// Pool exhaustion, SQL errors, or the task panicking.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.get()?;
+            f(&conn)
+        })
+        .await?
+    }
+
+    /// A pooled connection for synchronous callers (the `report` command).
+    ///
+    /// # Errors
+    /// When the pool cannot hand one out.
+    pub fn connection(
+        &self,
+    ) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, StoreError> {
+        Ok(self.pool.get()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid_and_reopening_is_idempotent() {
+        assert!(migrations().validate().is_ok());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/dir/h.db");
+        let (_store, conn) = Store::open(&path).unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        drop(conn);
+        let (_store, conn) = Store::open(&path).unwrap();
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'health_log'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+}

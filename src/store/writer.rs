@@ -1,0 +1,517 @@
+//! The one writer: takes results from a bounded channel and commits them in batches, updating
+//! the hourly rollups, incidents and run bookkeeping in the same transaction.
+//!
+//! It runs on its own thread with its own connection; the channel's bound is the back-pressure
+//! that keeps a slow disk from growing memory. It ends when every sender is gone, after
+//! committing what it holds, which is how shutdown flushes.
+
+use super::rollup::Rollups;
+use super::StoreError;
+use crate::checks::Status;
+use crate::config::CheckDef;
+use crate::incident::{Change, Tracker};
+use crate::metrics::Metrics;
+use crate::result::CheckResult;
+use chrono::Utc;
+use rusqlite::{params, Connection};
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+type Millis = i64;
+
+fn now_ms() -> Millis {
+    Utc::now().timestamp_millis()
+}
+
+/// How the writer batches, accounts time and prunes.
+#[derive(Debug, Clone)]
+pub struct WriterSettings {
+    /// Raw results older than this are deleted.
+    pub retention: Duration,
+    /// Rollups older than this are deleted; kept for ever when `None`.
+    pub rollup_retention: Option<Duration>,
+    /// Most results in one transaction.
+    pub batch_max: usize,
+    /// How long a batch waits for more results after its first.
+    pub batch_window: Duration,
+    /// How often time is accounted up to now (and the run's last-seen advanced) when idle.
+    pub tick_every: Duration,
+    /// How often old rows are pruned.
+    pub prune_every: Duration,
+}
+
+impl WriterSettings {
+    pub fn new(retention: Duration, rollup_retention: Option<Duration>) -> Self {
+        WriterSettings {
+            retention,
+            rollup_retention,
+            batch_max: 2000,
+            batch_window: Duration::from_millis(200),
+            tick_every: Duration::from_secs(5),
+            prune_every: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// What the writer did, reported when it ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterReport {
+    pub stored: u64,
+    /// Results given up on after repeated database errors.
+    pub dropped: u64,
+}
+
+/// Awaits the writer's end.
+pub struct WriterHandle {
+    done: oneshot::Receiver<WriterReport>,
+}
+
+impl WriterHandle {
+    /// Waits until every result sent has been committed (or given up on).
+    ///
+    /// # Errors
+    /// When the writer thread died (panicked) instead of finishing.
+    pub async fn finished(self) -> Result<WriterReport, oneshot::error::RecvError> {
+        self.done.await
+    }
+}
+
+/// Where one check's time has been accounted up to, and in which status.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    at: Millis,
+    status: Status,
+}
+
+enum IncidentOp {
+    Open {
+        check_id: i64,
+        started_ms: Millis,
+        confirmed_ms: Millis,
+        message: Option<String>,
+    },
+    Close {
+        check_id: i64,
+        ended_ms: Millis,
+    },
+}
+
+/// Everything one transaction writes; kept whole so a failed commit can be retried as is.
+#[derive(Default)]
+struct Batch {
+    rows: Vec<(i64, Arc<CheckResult>)>,
+    first_in_run: Vec<(i64, Millis)>,
+    incidents: Vec<IncidentOp>,
+    rollups: Rollups,
+    last_seen_ms: Millis,
+}
+
+pub struct Writer {
+    conn: Connection,
+    run_id: i64,
+    /// Database id of each configured check, by config index.
+    ids: Vec<i64>,
+    trackers: Vec<Tracker>,
+    cursors: Vec<Option<Cursor>>,
+    seen_in_run: Vec<bool>,
+    settings: WriterSettings,
+    metrics: Arc<Metrics>,
+    report: WriterReport,
+}
+
+impl Writer {
+    /// Registers this run and the configured checks, and resumes incidents left open.
+    ///
+    /// # Errors
+    /// Any SQL error.
+    pub fn new(
+        conn: Connection,
+        checks: &[Arc<CheckDef>],
+        settings: WriterSettings,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, StoreError> {
+        let now = now_ms();
+        conn.execute(
+            "INSERT INTO runs (started_ms, last_seen_ms, version) VALUES (?1, ?1, ?2)",
+            params![now, env!("CARGO_PKG_VERSION")],
+        )?;
+        let run_id = conn.last_insert_rowid();
+        let mut ids = Vec::with_capacity(checks.len());
+        let mut trackers = Vec::with_capacity(checks.len());
+        {
+            let mut upsert = conn.prepare(
+                "INSERT INTO checks (name, kind, first_seen_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET kind = excluded.kind RETURNING id",
+            )?;
+            let mut open = conn.prepare(
+                "SELECT count(*) FROM incidents WHERE check_id = ?1 AND ended_ms IS NULL",
+            )?;
+            for def in checks {
+                let id: i64 = upsert.query_row(params![def.name, def.kind, now], |r| r.get(0))?;
+                let open_incidents: i64 = open.query_row([id], |r| r.get(0))?;
+                ids.push(id);
+                trackers.push(Tracker::new(
+                    def.failure_threshold,
+                    def.success_threshold,
+                    open_incidents > 0,
+                ));
+            }
+        }
+        Ok(Writer {
+            conn,
+            run_id,
+            cursors: vec![None; ids.len()],
+            seen_in_run: vec![false; ids.len()],
+            ids,
+            trackers,
+            settings,
+            metrics,
+            report: WriterReport::default(),
+        })
+    }
+
+    pub fn run_id(&self) -> i64 {
+        self.run_id
+    }
+
+    /// Starts the writer thread; it consumes `rx` until every sender is dropped.
+    ///
+    /// # Errors
+    /// When the thread cannot be spawned.
+    pub fn spawn(self, rx: mpsc::Receiver<Arc<CheckResult>>) -> std::io::Result<WriterHandle> {
+        let runtime = tokio::runtime::Handle::current();
+        let (done_tx, done) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("healthmon-store".into())
+            .spawn(move || {
+                let report = self.run(rx, &runtime);
+                let _ = done_tx.send(report);
+            })?;
+        Ok(WriterHandle { done })
+    }
+
+    fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Arc<CheckResult>>,
+        runtime: &tokio::runtime::Handle,
+    ) -> WriterReport {
+        enum Event {
+            Result(Arc<CheckResult>),
+            Tick,
+            Closed,
+        }
+        let mut next_tick = Instant::now() + self.settings.tick_every;
+        // The first prune waits a minute so that starting up stays quick.
+        let mut next_prune =
+            Instant::now() + Duration::from_secs(60).min(self.settings.prune_every);
+        loop {
+            let event = runtime.block_on(async {
+                tokio::select! {
+                    r = rx.recv() => r.map_or(Event::Closed, Event::Result),
+                    _ = tokio::time::sleep_until(next_tick) => Event::Tick,
+                }
+            });
+            match event {
+                Event::Result(first) => {
+                    let (results, closed) = self.collect(first, &mut rx, runtime);
+                    self.commit_results(results);
+                    if closed {
+                        break;
+                    }
+                }
+                Event::Tick => {
+                    next_tick = Instant::now() + self.settings.tick_every;
+                    self.account_until(now_ms());
+                    if Instant::now() >= next_prune {
+                        next_prune = Instant::now() + self.settings.prune_every;
+                        self.prune(now_ms());
+                    }
+                }
+                Event::Closed => break,
+            }
+        }
+        self.finish();
+        self.report
+    }
+
+    /// Gathers a batch: what is queued now, then what arrives within the batch window.
+    fn collect(
+        &self,
+        first: Arc<CheckResult>,
+        rx: &mut mpsc::Receiver<Arc<CheckResult>>,
+        runtime: &tokio::runtime::Handle,
+    ) -> (Vec<Arc<CheckResult>>, bool) {
+        let mut batch = vec![first];
+        let deadline = Instant::now() + self.settings.batch_window;
+        while batch.len() < self.settings.batch_max {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(mpsc::error::TryRecvError::Disconnected) => return (batch, true),
+                Err(mpsc::error::TryRecvError::Empty) => match runtime
+                    .block_on(async { tokio::time::timeout_at(deadline, rx.recv()).await })
+                {
+                    Ok(Some(r)) => batch.push(r),
+                    Ok(None) => return (batch, true),
+                    Err(_) => break,
+                },
+            }
+        }
+        (batch, false)
+    }
+
+    fn commit_results(&mut self, results: Vec<Arc<CheckResult>>) {
+        let mut batch = Batch {
+            last_seen_ms: now_ms(),
+            ..Batch::default()
+        };
+        for r in results {
+            let Some(&check_id) = self.ids.get(r.check) else {
+                continue;
+            };
+            let i = r.check;
+            let ts = r.started_at.timestamp_millis();
+            if !self.seen_in_run[i] {
+                self.seen_in_run[i] = true;
+                batch.first_in_run.push((check_id, ts));
+            }
+            let at = match self.cursors[i] {
+                Some(c) if ts > c.at => {
+                    batch.rollups.add_time(check_id, c.at, ts, c.status);
+                    ts
+                }
+                Some(c) => c.at,
+                None => ts,
+            };
+            self.cursors[i] = Some(Cursor {
+                at,
+                status: r.status,
+            });
+            batch
+                .rollups
+                .add_probe(check_id, ts, r.status, r.response_time.as_micros() as i64);
+            let failed = r.status == Status::Unhealthy;
+            match self.trackers[i].observe(ts, failed, r.message.as_deref()) {
+                Some(Change::Opened {
+                    started_ms,
+                    confirmed_ms,
+                    message,
+                }) => batch.incidents.push(IncidentOp::Open {
+                    check_id,
+                    started_ms,
+                    confirmed_ms,
+                    message,
+                }),
+                Some(Change::Closed { ended_ms }) => batch
+                    .incidents
+                    .push(IncidentOp::Close { check_id, ended_ms }),
+                None => {}
+            }
+            batch.rows.push((check_id, r));
+        }
+        self.apply(&batch);
+    }
+
+    /// Accounts every check's time up to `now` in its current status.
+    fn account_until(&mut self, now: Millis) {
+        let mut batch = Batch {
+            last_seen_ms: now,
+            ..Batch::default()
+        };
+        for (i, cursor) in self.cursors.iter_mut().enumerate() {
+            if let Some(c) = cursor {
+                if now > c.at {
+                    batch.rollups.add_time(self.ids[i], c.at, now, c.status);
+                    c.at = now;
+                }
+            }
+        }
+        self.apply(&batch);
+    }
+
+    /// Commits a batch, retrying with back-off; gives up after about 15 s so that a broken
+    /// disk cannot stall the checks behind a full channel.
+    fn apply(&mut self, batch: &Batch) {
+        let mut wait = Duration::from_millis(500);
+        for attempt in 1..=5 {
+            match write_batch(&mut self.conn, self.run_id, batch) {
+                Ok(()) => {
+                    let n = batch.rows.len() as u64;
+                    self.report.stored += n;
+                    if n > 0 {
+                        self.metrics.stored(n);
+                    }
+                    return;
+                }
+                Err(e) => {
+                    self.metrics.store_error();
+                    tracing::error!(error = %e, attempt, results = batch.rows.len(), "Could not write results to the database; retrying.");
+                    std::thread::sleep(wait);
+                    wait *= 2;
+                }
+            }
+        }
+        self.report.dropped += batch.rows.len() as u64;
+        tracing::error!(
+            results = batch.rows.len(),
+            "Gave up writing results after repeated database errors; they are lost."
+        );
+    }
+
+    fn prune(&mut self, now: Millis) {
+        let cutoff = now - self.settings.retention.as_millis() as i64;
+        let rollup_cutoff = self
+            .settings
+            .rollup_retention
+            .map(|d| now - d.as_millis() as i64);
+        match prune(&self.conn, cutoff, rollup_cutoff) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "Pruned results older than the retention."),
+            Err(e) => tracing::error!(error = %e, "Pruning old results failed."),
+        }
+    }
+
+    fn finish(&mut self) {
+        self.account_until(now_ms());
+        let stopped = self
+            .conn
+            .execute(
+                "UPDATE runs SET stopped_ms = ?1, last_seen_ms = ?1 WHERE id = ?2",
+                params![now_ms(), self.run_id],
+            )
+            .and_then(|_| self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);"));
+        if let Err(e) = stopped {
+            tracing::error!(error = %e, "Could not record the end of this run.");
+        }
+    }
+}
+
+static ROLLUP_UPSERT: LazyLock<String> = LazyLock::new(|| {
+    let buckets: Vec<String> = (0..super::rollup::BUCKETS)
+        .map(|i| format!("b{i:02}"))
+        .collect();
+    let placeholders: Vec<String> = (13..13 + buckets.len()).map(|i| format!("?{i}")).collect();
+    let updates: Vec<String> = buckets
+        .iter()
+        .map(|b| format!("{b} = {b} + excluded.{b}"))
+        .collect();
+    format!(
+        "INSERT INTO rollups_hourly (check_id, hour_ms, probes, healthy, degraded, unhealthy, healthy_ms, degraded_ms, unhealthy_ms,
+             latency_sum_us, latency_min_us, latency_max_us, {cols})
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, {vals})
+         ON CONFLICT (check_id, hour_ms) DO UPDATE SET
+             probes = probes + excluded.probes, healthy = healthy + excluded.healthy,
+             degraded = degraded + excluded.degraded, unhealthy = unhealthy + excluded.unhealthy,
+             healthy_ms = healthy_ms + excluded.healthy_ms, degraded_ms = degraded_ms + excluded.degraded_ms,
+             unhealthy_ms = unhealthy_ms + excluded.unhealthy_ms, latency_sum_us = latency_sum_us + excluded.latency_sum_us,
+             latency_min_us = min(coalesce(latency_min_us, excluded.latency_min_us), coalesce(excluded.latency_min_us, latency_min_us)),
+             latency_max_us = max(coalesce(latency_max_us, excluded.latency_max_us), coalesce(excluded.latency_max_us, latency_max_us)),
+             {updates}",
+        cols = buckets.join(", "),
+        vals = placeholders.join(", "),
+        updates = updates.join(", ")
+    )
+});
+
+fn write_batch(conn: &mut Connection, run_id: i64, batch: &Batch) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO health_log (check_id, ts_ms, status, response_us, message, observed, circuit)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for (check_id, r) in &batch.rows {
+            let observed = (!r.observed.is_empty())
+                .then(|| serde_json::Value::Object(r.observed.clone()).to_string());
+            insert.execute(params![
+                check_id,
+                r.started_at.timestamp_millis(),
+                r.status.as_str(),
+                r.response_time.as_micros() as i64,
+                r.message,
+                observed,
+                r.circuit.as_str(),
+            ])?;
+        }
+        let mut first = tx.prepare_cached(
+            "INSERT OR IGNORE INTO run_checks (run_id, check_id, first_ms) VALUES (?1, ?2, ?3)",
+        )?;
+        for (check_id, ts) in &batch.first_in_run {
+            first.execute(params![run_id, check_id, ts])?;
+        }
+        for op in &batch.incidents {
+            match op {
+                IncidentOp::Open {
+                    check_id,
+                    started_ms,
+                    confirmed_ms,
+                    message,
+                } => {
+                    tx.prepare_cached("INSERT INTO incidents (check_id, started_ms, confirmed_ms, message) VALUES (?1, ?2, ?3, ?4)")?
+                        .execute(params![check_id, started_ms, confirmed_ms, message])?;
+                }
+                IncidentOp::Close { check_id, ended_ms } => {
+                    tx.prepare_cached("UPDATE incidents SET ended_ms = ?2 WHERE check_id = ?1 AND ended_ms IS NULL")?
+                        .execute(params![check_id, ended_ms])?;
+                }
+            }
+        }
+        let mut upsert = tx.prepare_cached(&ROLLUP_UPSERT)?;
+        for (&(check_id, hour), d) in &batch.rollups.rows {
+            let mut values: Vec<rusqlite::types::Value> = vec![
+                check_id.into(),
+                hour.into(),
+                d.probes.into(),
+                d.healthy.into(),
+                d.degraded.into(),
+                d.unhealthy.into(),
+                d.healthy_ms.into(),
+                d.degraded_ms.into(),
+                d.unhealthy_ms.into(),
+                d.latency_sum_us.into(),
+                d.latency_min_us.into(),
+                d.latency_max_us.into(),
+            ];
+            values.extend(d.buckets.iter().map(|&b| rusqlite::types::Value::from(b)));
+            upsert.execute(rusqlite::params_from_iter(values))?;
+        }
+        tx.prepare_cached("UPDATE runs SET last_seen_ms = max(last_seen_ms, ?2) WHERE id = ?1")?
+            .execute(params![run_id, batch.last_seen_ms])?;
+    }
+    tx.commit()
+}
+
+/// Deletes raw results before `cutoff` (and rollups before `rollup_cutoff`) in chunks, so the
+/// writer never holds the lock for long.
+fn prune(
+    conn: &Connection,
+    cutoff: Millis,
+    rollup_cutoff: Option<Millis>,
+) -> rusqlite::Result<usize> {
+    let ids: Vec<i64> = conn
+        .prepare("SELECT id FROM checks")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut delete = conn.prepare(
+        "DELETE FROM health_log WHERE id IN
+             (SELECT id FROM health_log WHERE check_id = ?1 AND ts_ms < ?2 LIMIT 5000)",
+    )?;
+    let mut total = 0;
+    for id in ids {
+        loop {
+            let n = delete.execute(params![id, cutoff])?;
+            total += n;
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    if let Some(cut) = rollup_cutoff {
+        total += conn.execute(
+            "DELETE FROM rollups_hourly WHERE hour_ms < ?1",
+            [super::rollup::hour_of(cut)],
+        )?;
+    }
+    Ok(total)
+}
