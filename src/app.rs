@@ -63,6 +63,7 @@ impl Application {
         let writer = Writer::new(writer_conn, &config.checks, settings, metrics.clone())
             .context("registering this run in the database")?;
         let run_id = writer.run_id();
+        store.set_current_run(run_id);
         let writer = writer
             .spawn(results_rx)
             .context("starting the store writer")?;

@@ -131,10 +131,10 @@ pub async fn availability(ctx: ApiContext, q: Query) -> Response<Vec<u8>> {
         .iter()
         .map(|s| s.def.name.clone())
         .collect();
+    let now = ctx.store.now();
     let items = ctx
         .store
         .read(move |conn| {
-            let now = Utc::now().timestamp_millis();
             names
                 .into_iter()
                 .map(|name| {

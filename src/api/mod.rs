@@ -79,8 +79,17 @@ fn base_routes(ctx: ApiContext) -> warp::filters::BoxedFilter<(Reply,)> {
         .and(protected())
         .and(with())
         .then(status::detailed);
+    // Reserved names are the other /health/ paths; rejecting them here lets their own
+    // rejection (401 for /health/detailed without the token) stand.
     let one = get
         .and(warp::path!("health" / String))
+        .and_then(|name: String| async move {
+            if crate::config::RESERVED_NAMES.contains(&name.as_str()) {
+                Err(warp::reject::not_found())
+            } else {
+                Ok(name)
+            }
+        })
         .and(with())
         .then(|name, ctx| probes::one(ctx, name));
     let status = get

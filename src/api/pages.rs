@@ -42,11 +42,11 @@ pub async fn status_page(ctx: ApiContext, authorized: bool) -> Response<Vec<u8>>
         .iter()
         .map(|s| s.def.name.clone())
         .collect();
+    let now = ctx.store.now();
     let availability: Vec<Option<f64>> = ctx
         .store
         .read(move |conn| {
-            let now = Utc::now().timestamp_millis();
-            let day = Span::new(now - 86_400_000, now);
+            let day = Span::new(now.ms - 86_400_000, now.ms);
             names
                 .iter()
                 .map(|n| match queries::check_id(conn, n)? {

@@ -114,6 +114,25 @@ pub fn status(ctx: &ApiContext) -> Response<Vec<u8>> {
     )
 }
 
+/// Availability over each of [`WINDOWS`] ending now; a check never stored has no data.
+fn windows(
+    conn: &rusqlite::Connection,
+    id: Option<i64>,
+    now: queries::Now,
+) -> Result<Vec<(&'static str, Availability)>, StoreError> {
+    WINDOWS
+        .iter()
+        .map(|(label, d)| {
+            let window = Span::new(now.ms - d.as_millis() as i64, now.ms);
+            let a = match id {
+                Some(id) => queries::availability(conn, id, window, now)?,
+                None => crate::availability::compute(window, &[], &[]),
+            };
+            Ok((*label, a))
+        })
+        .collect()
+}
+
 /// Availability of one check over each of [`WINDOWS`], ending now.
 ///
 /// # Errors
@@ -123,22 +142,9 @@ pub async fn availability_windows(
     name: &str,
 ) -> Result<Vec<(&'static str, Availability)>, StoreError> {
     let name = name.to_string();
+    let now = ctx.store.now();
     ctx.store
-        .read(move |conn| {
-            let now = Utc::now().timestamp_millis();
-            let id = queries::check_id(conn, &name)?;
-            WINDOWS
-                .iter()
-                .map(|(label, d)| {
-                    let window = Span::new(now - d.as_millis() as i64, now);
-                    let a = match id {
-                        Some(id) => queries::availability(conn, id, window, now)?,
-                        None => crate::availability::compute(window, &[], &[]),
-                    };
-                    Ok((*label, a))
-                })
-                .collect()
-        })
+        .read(move |conn| windows(conn, queries::check_id(conn, &name)?, now))
         .await
 }
 
@@ -257,44 +263,18 @@ async fn store_facts(ctx: &ApiContext) -> Result<StoreFacts, StoreError> {
         .iter()
         .map(|s| s.def.name.clone())
         .collect();
+    let now = ctx.store.now();
     ctx.store
         .read(move |conn| {
-            let now = Utc::now().timestamp_millis();
             names
                 .iter()
                 .map(|name| {
-                    let Some(id) = queries::check_id(conn, name)? else {
-                        let empty = WINDOWS
-                            .iter()
-                            .map(|(l, d)| {
-                                (
-                                    *l,
-                                    crate::availability::compute(
-                                        Span::new(now - d.as_millis() as i64, now),
-                                        &[],
-                                        &[],
-                                    ),
-                                )
-                            })
-                            .collect();
-                        return Ok((empty, Vec::new()));
+                    let id = queries::check_id(conn, name)?;
+                    let incidents = match id {
+                        Some(id) => queries::incidents(conn, Some(id), 0, now.ms, 5)?,
+                        None => Vec::new(),
                     };
-                    let windows = WINDOWS
-                        .iter()
-                        .map(|(label, d)| {
-                            Ok((
-                                *label,
-                                queries::availability(
-                                    conn,
-                                    id,
-                                    Span::new(now - d.as_millis() as i64, now),
-                                    now,
-                                )?,
-                            ))
-                        })
-                        .collect::<Result<Vec<_>, StoreError>>()?;
-                    let incidents = queries::incidents(conn, Some(id), 0, now, 5)?;
-                    Ok((windows, incidents))
+                    Ok((windows(conn, id, now)?, incidents))
                 })
                 .collect()
         })

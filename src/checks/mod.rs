@@ -224,12 +224,15 @@ impl<'a> BuildContext<'a> {
     }
 }
 
+/// Builds a check from its kind-specific keys; the `&str` is the check's key path.
+type BuildFn = fn(toml::Table, &BuildContext, &str) -> Result<Arc<dyn Check>, ConfigError>;
+
 /// A registry entry: a kind's name, its config keys and its constructor.
 pub struct Kind {
     pub name: &'static str,
     /// The keys the kind's config struct accepts.
     pub fields: fn() -> &'static [&'static str],
-    build: fn(toml::Table, &BuildContext, &str) -> Result<Arc<dyn Check>, ConfigError>,
+    build: BuildFn,
 }
 
 impl Kind {

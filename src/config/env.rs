@@ -46,9 +46,9 @@ pub fn expand(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<St
     while let Some(pos) = rest.find('$') {
         out.push_str(&rest[..pos]);
         let after = &rest[pos..];
-        if after.starts_with("$${") {
+        if let Some(literal) = after.strip_prefix("$${") {
             out.push_str("${");
-            rest = &after[3..];
+            rest = literal;
         } else if let Some(body) = after.strip_prefix("${") {
             let end = body
                 .find('}')

@@ -467,7 +467,7 @@ fn build_check(
     let mut merged = own.clone();
     for (key, value) in defaults {
         let is_schedule = key == "interval" || key == "cron";
-        if !merged.contains_key(key) && !(is_schedule && own_schedule) {
+        if !(merged.contains_key(key) || is_schedule && own_schedule) {
             merged.insert(key.clone(), value.clone());
         }
     }

@@ -53,7 +53,7 @@ fn instant_at(ms: Millis) -> Instant {
 /// What a runner waits for.
 enum Plan {
     Grid(Grid),
-    Cron(croner::Cron),
+    Cron(Box<croner::Cron>),
 }
 
 impl Scheduler {
@@ -103,7 +103,7 @@ impl Scheduler {
                             message: e.to_string(),
                         })?;
                     jobs.add(Job::new_async(expr.as_str(), arm)?).await?;
-                    Plan::Cron(cron)
+                    Plan::Cron(Box::new(cron))
                 }
             };
             let runner = Runner::new(def.clone(), sink.clone(), metrics.clone(), permits.clone());

@@ -87,7 +87,7 @@ mod tests {
         let now = 1_700_000_000_300;
         let mut g = Grid::new("x", 5_000, now);
         let first = g.first_ms;
-        assert!(first >= 1_700_000_002_000 && first < 1_700_000_007_000);
+        assert!((1_700_000_002_000..1_700_000_007_000).contains(&first));
         assert_eq!(g.first_arm_second(), first / 1000 - 1);
         assert_eq!(g.take_slot(first - 800), (first, 0));
         assert_eq!(g.take_slot(first + 4_200), (first + 5_000, 0));

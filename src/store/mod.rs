@@ -12,6 +12,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 use rusqlite_migration::{Migrations, M};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
@@ -55,6 +56,9 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 pub struct Store {
     pool: Pool,
     path: PathBuf,
+    /// The run this process writes, whose coverage extends to "now" rather than to its last
+    /// commit. Unset for readers such as `report`.
+    current_run: Arc<OnceLock<i64>>,
 }
 
 impl Store {
@@ -102,6 +106,7 @@ impl Store {
             Store {
                 pool,
                 path: path.to_path_buf(),
+                current_run: Arc::default(),
             },
             writer,
         ))
@@ -109,6 +114,19 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Marks `run` as this process's run (see [`queries::Now`]).
+    pub fn set_current_run(&self, run: i64) {
+        let _ = self.current_run.set(run);
+    }
+
+    /// "Now" as the queries need it: the time, and the run still being written.
+    pub fn now(&self) -> queries::Now {
+        queries::Now {
+            ms: chrono::Utc::now().timestamp_millis(),
+            run: self.current_run.get().copied(),
+        }
     }
 
     /// Runs a read on a pooled connection, off the async threads.

@@ -8,6 +8,14 @@ use serde::Serialize;
 
 type Millis = i64;
 
+/// The present, for queries: open incidents end at `ms`, and so does the coverage of `run`,
+/// the run of the daemon asking (it is watching right now, even if not yet committed).
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    pub ms: Millis,
+    pub run: Option<i64>,
+}
+
 /// The database id of a check, if it ever ran.
 ///
 /// # Errors
@@ -121,14 +129,23 @@ pub fn incidents(
 }
 
 /// The spans in which the check was watched, overlapping `window`.
-fn coverage(conn: &Connection, check_id: i64, window: Span) -> Result<Vec<Span>, StoreError> {
+fn coverage(
+    conn: &Connection,
+    check_id: i64,
+    window: Span,
+    now: Now,
+) -> Result<Vec<Span>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT rc.first_ms, coalesce(r.stopped_ms, r.last_seen_ms) FROM run_checks rc JOIN runs r ON r.id = rc.run_id
-         WHERE rc.check_id = ?1 AND rc.first_ms < ?3 AND coalesce(r.stopped_ms, r.last_seen_ms) > ?2",
+        "SELECT first_ms, end_ms FROM (
+             SELECT rc.first_ms AS first_ms,
+                    CASE WHEN r.id = ?4 THEN ?5 ELSE coalesce(r.stopped_ms, r.last_seen_ms) END AS end_ms
+             FROM run_checks rc JOIN runs r ON r.id = rc.run_id WHERE rc.check_id = ?1)
+         WHERE first_ms < ?3 AND end_ms > ?2",
     )?;
-    let rows = stmt.query_map(params![check_id, window.start, window.end], |r| {
-        Ok(Span::new(r.get(0)?, r.get(1)?))
-    })?;
+    let rows = stmt.query_map(
+        params![check_id, window.start, window.end, now.run, now.ms],
+        |r| Ok(Span::new(r.get(0)?, r.get(1)?)),
+    )?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -210,9 +227,9 @@ pub fn availability(
     conn: &Connection,
     check_id: i64,
     window: Span,
-    now: Millis,
+    now: Now,
 ) -> Result<Availability, StoreError> {
-    let coverage = coverage(conn, check_id, window)?;
-    let incidents = incident_spans(conn, check_id, window, now)?;
+    let coverage = coverage(conn, check_id, window, now)?;
+    let incidents = incident_spans(conn, check_id, window, now.ms)?;
     Ok(availability::compute(window, &coverage, &incidents))
 }

@@ -1,0 +1,65 @@
+use crate::helpers::*;
+
+fn run_with(config: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("monitor.toml");
+    std::fs::write(&path, config).unwrap();
+    let (code, _, stderr) = run_cli(&["run", "-c", path.to_str().unwrap()]);
+    (code, stderr)
+}
+
+#[test]
+fn bad_configs_exit_3_naming_the_key_or_line() {
+    let cases = [
+        ("[[check]]\nname = \"a\"\nkind = \"pgsql\"", "check[0].kind: unknown kind `pgsql`"),
+        ("[[check]]\nname = \"a\"\nkind = \"memory\"\ninterval = \"10 seconds\"", "check[0].interval: expected a duration"),
+        ("[[check]]\nname = \"a\"\nkind = \"memory\"\n[[check]]\nname = \"a\"\nkind = \"load\"", "check[1].name: duplicate name `a`"),
+        ("[[check]]\nname = \"ready\"\nkind = \"memory\"", "check[0].name: `ready` is reserved"),
+        ("[[check]]\nname = \"a\"\nkind = \"tcp\"\nurl = \"tcp://${HEALTHMON_TEST_UNSET_VAR}:80\"", "check[0].url: environment variable HEALTHMON_TEST_UNSET_VAR is not set"),
+        ("[service]\nname = \"x\"\n[[check]\nname = \"a\"", "line 3, column"),
+    ];
+    for (config, expected) in cases {
+        let (code, stderr) = run_with(config);
+        assert_eq!(code, 3, "exit code for\n{config}\nstderr: {stderr}");
+        assert!(
+            stderr.contains(expected),
+            "expected `{expected}` in:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_config_file_exits_3_and_says_which_file() {
+    let (code, _, stderr) = run_cli(&["validate", "-c", "/no/such/monitor.toml"]);
+    assert_eq!(code, 3);
+    assert!(stderr.contains("/no/such/monitor.toml"), "{stderr}");
+}
+
+#[test]
+fn validate_prints_what_would_run() {
+    let config = TestConfig::new("[[check]]\nname = \"root\"\nkind = \"disk\"\npath = \"/\"\ncritical = true\n[[check]]\nname = \"api\"\nkind = \"http\"\nurl = \"https://user:hunter2@example.com/health\"\ncron = \"*/5 * * * *\"\n");
+    let (code, stdout, _) = run_cli(&["validate", "-c", config.path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("is valid"), "{stdout}");
+    assert!(
+        stdout.contains("root")
+            && stdout.contains("every 30s")
+            && stdout.contains("cron 0 */5 * * * *"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("https://user:***@example.com/health"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("hunter2"),
+        "the password must not be printed: {stdout}"
+    );
+}
+
+#[test]
+fn the_bundled_monitor_toml_is_valid() {
+    let bundled = concat!(env!("CARGO_MANIFEST_DIR"), "/monitor.toml");
+    let (code, stdout, stderr) = run_cli(&["validate", "-c", bundled]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}

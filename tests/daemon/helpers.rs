@@ -1,0 +1,304 @@
+//! Starts the real `healthmon` binary on a random port with a temporary database, and talks
+//! HTTP to it. Set `TEST_LOG=1` to see the daemon's log.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_healthmon");
+
+/// A config file in a fresh temporary directory, with the database beside it.
+pub struct TestConfig {
+    /// Held so the directory lives as long as the config.
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+    pub db: PathBuf,
+}
+
+impl TestConfig {
+    /// `body` is appended after a `[server]` on port 0 and a `[storage]` in the temp dir.
+    pub fn new(body: &str) -> TestConfig {
+        Self::with_server(body, "")
+    }
+
+    pub fn with_server(body: &str, server_extra: &str) -> TestConfig {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("healthmon.db");
+        let path = dir.path().join("monitor.toml");
+        let text = format!(
+            "[service]\nname = \"test\"\nenvironment = \"test\"\n[server]\nlisten = \"127.0.0.1:0\"\n{server_extra}\n[storage]\npath = \"{}\"\n{body}",
+            db.display()
+        );
+        std::fs::write(&path, text).expect("write config");
+        TestConfig {
+            _dir: dir,
+            path,
+            db,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub config: TestConfig,
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+    pub client: reqwest::Client,
+}
+
+/// Starts `healthmon run` on `config` and waits until it listens.
+pub async fn spawn_app(config: TestConfig) -> TestApp {
+    healthmon::install_tls_provider();
+    let mut child = Command::new(BIN)
+        .args(["run", "-c"])
+        .arg(&config.path)
+        .env("HEALTHMON_LOG", "healthmon=debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start healthmon");
+    let stderr = child.stderr.take().expect("stderr");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        let echo = std::env::var_os("TEST_LOG").is_some();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if echo {
+                eprintln!("[healthmon] {line}");
+            }
+            if line.contains("Listening.") {
+                if let Some(addr) = field(&line, "addr") {
+                    let _ = addr_tx.send(addr);
+                }
+            }
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let addr = match addr_rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(a) => a.parse().expect("address"),
+        Err(_) => {
+            let _ = child.kill();
+            panic!(
+                "healthmon did not start listening; log:\n{}",
+                log.lock().unwrap().join("\n")
+            );
+        }
+    };
+    TestApp {
+        addr,
+        config,
+        child,
+        log,
+        client: reqwest::Client::new(),
+    }
+}
+
+/// The value of `key=value` in a log line.
+pub fn field(line: &str, key: &str) -> Option<String> {
+    let start = line.find(&format!("{key}="))? + key.len() + 1;
+    let rest = &line[start..];
+    let end = rest.find(' ').unwrap_or(rest.len());
+    Some(rest[..end].trim_matches('"').to_string())
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Status code and JSON body of a GET.
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let r = self.get(path).await;
+        let code = r.status().as_u16();
+        let body = r.json::<Value>().await.expect("JSON body");
+        (code, body)
+    }
+
+    pub async fn health(&self) -> (u16, Value) {
+        self.get_json("/health").await
+    }
+
+    /// Polls `/health` until every check has a result.
+    pub async fn wait_for_first_results(&self) {
+        let app = self;
+        wait_until(
+            Duration::from_secs(15),
+            "every check to have a result",
+            || async move {
+                let (_, body) = app.health().await;
+                body["checks"]
+                    .as_object()
+                    .is_some_and(|c| c.values().all(|c| c["status"] != "unknown"))
+            },
+        )
+        .await;
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("pid");
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                // Let the reader thread take the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "healthmon did not stop within 30 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Rows in the health log (of one check, or all).
+    pub fn stored_results(&self, check: Option<&str>) -> i64 {
+        count_results(&self.config.db, check)
+    }
+}
+
+pub fn count_results(db: &Path, check: Option<&str>) -> i64 {
+    let conn = rusqlite::Connection::open(db).expect("open db");
+    match check {
+        Some(name) => conn
+            .query_row(
+                "SELECT count(*) FROM health_log h JOIN checks c ON c.id = h.check_id WHERE c.name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .expect("count"),
+        None => conn.query_row("SELECT count(*) FROM health_log", [], |r| r.get(0)).expect("count"),
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `condition` every 100 ms until it holds, or panics after `timeout` naming `what`.
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut condition: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if condition().await {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A local HTTP server answering `200 ok` on every path, which tests stop and restart on the
+/// same port.
+pub struct TargetServer {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TargetServer {
+    pub async fn start() -> TargetServer {
+        Self::start_on("127.0.0.1:0".parse().unwrap()).await
+    }
+
+    async fn start_on(addr: SocketAddr) -> TargetServer {
+        use warp::Filter;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .expect("bind target server");
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let routes = warp::any().map(|| "ok");
+        let task = tokio::spawn(
+            warp::serve(routes)
+                .incoming(listener)
+                .graceful(async move {
+                    let _ = stopped.await;
+                })
+                .run(),
+        );
+        TargetServer {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/health", self.addr)
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut task) = self.task.take() {
+            // Graceful shutdown closes idle keep-alive connections; give it a moment, then cut.
+            if tokio::time::timeout(Duration::from_secs(2), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        *self = Self::start_on(self.addr).await;
+    }
+}
+
+/// A TCP server that accepts connections and never says anything.
+pub async fn silent_server() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (addr, task)
+}
+
+/// Runs `healthmon` with `args`; returns exit code, stdout and stderr.
+pub fn run_cli(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run healthmon");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
