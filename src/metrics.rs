@@ -139,7 +139,7 @@ impl Metrics {
             overall.clone(),
         );
         let schedule_lag = Histogram::new([
-            0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0,
         ]);
         registry.register(
             "schedule_lag_seconds",
