@@ -91,6 +91,7 @@ impl Application {
             token: config.server.token.clone().map(Arc::new),
             cpu: Arc::new(CpuGauge::default()),
             data_dir,
+            push: config.push.clone(),
         };
         let (stop_server, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(

@@ -7,6 +7,7 @@ mod auth;
 mod history;
 mod pages;
 mod probes;
+mod push;
 mod status;
 pub mod views;
 
@@ -32,6 +33,8 @@ pub struct ApiContext {
     pub cpu: Arc<CpuGauge>,
     /// The directory holding the database, whose disk `/health/detailed` reports.
     pub data_dir: PathBuf,
+    /// Tokens of the push checks.
+    pub push: crate::checks::push::PushTokens,
 }
 
 type Reply = Response<Vec<u8>>;
@@ -125,6 +128,18 @@ fn base_routes(ctx: ApiContext) -> warp::filters::BoxedFilter<(Reply,)> {
         .and(with())
         .and(query())
         .then(history::incidents);
+    // Cron jobs often only have `curl URL` (a GET) at hand, so GET is accepted too.
+    let push = warp::post()
+        .or(warp::get())
+        .unify()
+        .and(warp::path!("push" / String))
+        .and(with())
+        .and(query())
+        .map(
+            |token: String, ctx: ApiContext, q: HashMap<String, String>| {
+                push::push(&ctx, &token, &q)
+            },
+        );
     let page = get
         .and(warp::path::end())
         .and(with())
@@ -151,6 +166,8 @@ fn base_routes(ctx: ApiContext) -> warp::filters::BoxedFilter<(Reply,)> {
         .or(availability)
         .unify()
         .or(incidents)
+        .unify()
+        .or(push)
         .unify()
         .or(page)
         .unify()

@@ -238,8 +238,13 @@ mod tests {
     use super::*;
 
     fn check(argv: &[&str]) -> Arc<dyn Check> {
-        let clients = crate::checks::http::Clients::default();
-        let ctx = BuildContext::new("c", std::time::Duration::from_secs(2), &clients);
+        let shared = crate::checks::Shared::default();
+        let ctx = BuildContext::new(
+            "c",
+            std::time::Duration::from_secs(2),
+            std::time::Duration::from_secs(30),
+            &shared,
+        );
         CommandConfig {
             command: argv.iter().map(|s| s.to_string()).collect(),
             env: BTreeMap::new(),

@@ -99,8 +99,13 @@ mod tests {
     use crate::checks::Status;
 
     fn check(warn: f64, crit: f64) -> Arc<dyn Check> {
-        let clients = crate::checks::http::Clients::default();
-        let ctx = BuildContext::new("d", std::time::Duration::from_secs(1), &clients);
+        let shared = crate::checks::Shared::default();
+        let ctx = BuildContext::new(
+            "d",
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(30),
+            &shared,
+        );
         DiskConfig {
             path: "/".into(),
             warn,

@@ -8,6 +8,7 @@ use reqwest::{Client, Method};
 use serde::Deserialize;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,41 @@ pub struct HttpConfig {
     /// Accept any TLS certificate (self-signed test servers only).
     #[serde(default)]
     pub tls_skip_verify: bool,
+    /// Trust the certificates in this PEM file besides the system's roots (a private CA).
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS, with `client_key`.
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    pub client_key: Option<PathBuf>,
+    /// `{ username = "...", password = "${PASSWORD}" }` for HTTP basic auth.
+    pub basic_auth: Option<BasicAuth>,
+    /// Sent as `Authorization: Bearer <token>`.
+    pub bearer_token: Option<String>,
+    /// A JSONPath into the response body (`$.status`); its first match must equal `expect`.
+    pub json_path: Option<String>,
+    /// The value `json_path` must find: a string, number or boolean.
+    pub expect: Option<serde_json::Value>,
+    /// On https: days until the certificate expires below which the check is degraded.
+    #[serde(default = "default_cert_warn")]
+    pub cert_warn_days: f64,
+    /// On https: ... below which it is unhealthy.
+    #[serde(default = "default_cert_crit")]
+    pub cert_crit_days: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    pub username: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+fn default_cert_warn() -> f64 {
+    14.0
+}
+fn default_cert_crit() -> f64 {
+    7.0
 }
 
 fn default_method() -> String {
@@ -162,6 +198,50 @@ impl CheckConfig for HttpConfig {
             })?;
             headers.insert(name, value);
         }
+        if let Some(auth) = &self.basic_auth {
+            ctx.secret(&auth.password);
+        }
+        if let Some(token) = &self.bearer_token {
+            ctx.secret(token);
+        }
+        let json_path = match (&self.json_path, &self.expect) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(FieldError::new(
+                    "expect",
+                    "needs a `json_path` whose match it is compared with",
+                ))
+            }
+            (Some(p), expect) => Some((
+                serde_json_path::JsonPath::parse(p).map_err(|e| {
+                    FieldError::new(
+                        "json_path",
+                        format!("expected a JSONPath such as $.status, got `{p}`: {e}"),
+                    )
+                })?,
+                p.clone(),
+                expect.clone(),
+            )),
+        };
+        let identity = match (&self.client_cert, &self.client_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            (Some(_), None) => {
+                return Err(FieldError::new(
+                    "client_key",
+                    "is required with client_cert",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(FieldError::new(
+                    "client_cert",
+                    "is required with client_key",
+                ))
+            }
+        };
+        let cert_expiry =
+            super::threshold::Thresholds::below(self.cert_warn_days, self.cert_crit_days)
+                .map_err(|e| FieldError::new("cert_warn_days", e.message))?;
         let expect_status = if self.expect_status.is_empty() {
             vec![StatusPattern {
                 low: 200,
@@ -175,6 +255,8 @@ impl CheckConfig for HttpConfig {
             .get(ClientKey {
                 follow_redirects: self.follow_redirects,
                 tls_skip_verify: self.tls_skip_verify,
+                ca_file: self.ca_file.clone(),
+                identity,
             })
             .map_err(|e| FieldError::new("url", format!("cannot set up an HTTP client: {e}")))?;
         Ok(Arc::new(HttpCheck {
@@ -188,15 +270,34 @@ impl CheckConfig for HttpConfig {
             body_not_contains: self.body_not_contains,
             degraded_after: self.degraded_ms.map(Duration::from_millis),
             timeout: ctx.timeout,
+            basic_auth: self.basic_auth,
+            bearer_token: self.bearer_token,
+            json_path,
+            cert_expiry,
         }))
     }
 }
 
 /// Client settings that need a client of their own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClientKey {
     pub follow_redirects: bool,
     pub tls_skip_verify: bool,
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key files.
+    pub identity: Option<(PathBuf, PathBuf)>,
+}
+
+/// Why an HTTP client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Tls(#[from] reqwest::Error),
 }
 
 /// HTTP clients shared between checks, one per [`ClientKey`], so checks of one host share a
@@ -211,7 +312,7 @@ impl Clients {
     ///
     /// # Errors
     /// When the TLS setup fails (no usable root certificates, for example).
-    pub fn get(&self, key: ClientKey) -> Result<Client, reqwest::Error> {
+    pub fn get(&self, key: ClientKey) -> Result<Client, ClientError> {
         if let Some(c) = self.clients.borrow().get(&key) {
             return Ok(c.clone());
         }
@@ -221,12 +322,30 @@ impl Clients {
         } else {
             reqwest::redirect::Policy::none()
         };
-        let client = Client::builder()
+        let read = |path: &PathBuf| {
+            std::fs::read(path).map_err(|source| ClientError::Read {
+                path: path.clone(),
+                source,
+            })
+        };
+        let mut builder = Client::builder()
             .user_agent(concat!("healthmon/", env!("CARGO_PKG_VERSION")))
             .redirect(redirect)
             .tls_danger_accept_invalid_certs(key.tls_skip_verify)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build()?;
+            .tls_info(true)
+            .pool_idle_timeout(Duration::from_secs(90));
+        if let Some(path) = &key.ca_file {
+            for cert in reqwest::Certificate::from_pem_bundle(&read(path)?)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if let Some((cert, key_file)) = &key.identity {
+            let mut pem = read(cert)?;
+            pem.push(b'\n');
+            pem.extend(read(key_file)?);
+            builder = builder.identity(reqwest::Identity::from_pem(&pem)?);
+        }
+        let client = builder.build()?;
         self.clients.borrow_mut().insert(key, client.clone());
         Ok(client)
     }
@@ -244,6 +363,23 @@ pub struct HttpCheck {
     body_not_contains: Option<String>,
     degraded_after: Option<Duration>,
     timeout: Duration,
+    basic_auth: Option<BasicAuth>,
+    bearer_token: Option<String>,
+    /// The compiled path, its text, and the expected value.
+    json_path: Option<(serde_json_path::JsonPath, String, Option<serde_json::Value>)>,
+    cert_expiry: super::threshold::Thresholds,
+}
+
+/// Whether a JSON node matches what was expected: equal, or equal as text (`"1"` matches `1`).
+fn json_matches(node: &serde_json::Value, expected: &serde_json::Value) -> bool {
+    node == expected
+        || match (node, expected) {
+            (serde_json::Value::String(_), _) => false,
+            (_, serde_json::Value::String(text)) => {
+                serde_json::to_string(node).is_ok_and(|rendered| rendered == *text)
+            }
+            _ => false,
+        }
 }
 
 impl HttpCheck {
@@ -286,6 +422,12 @@ impl Check for HttpCheck {
         if let Some(body) = &self.body {
             request = request.body(body.clone());
         }
+        if let Some(auth) = &self.basic_auth {
+            request = request.basic_auth(&auth.username, Some(&auth.password));
+        }
+        if let Some(token) = &self.bearer_token {
+            request = request.bearer_auth(token);
+        }
         let mut response = match request.send().await {
             Ok(r) => r,
             Err(e) => return Outcome::unhealthy(self.describe_error(e)),
@@ -293,6 +435,11 @@ impl Check for HttpCheck {
         let code = response.status();
         let mut observed = Observed::new();
         observed.insert("status_code".into(), code.as_u16().into());
+        let peer_certificate = response
+            .extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(|info| info.peer_certificate())
+            .map(<[u8]>::to_vec);
         let fail = |message: String, observed: Observed| Outcome {
             status: super::Status::Unhealthy,
             message: Some(message),
@@ -308,7 +455,10 @@ impl Check for HttpCheck {
                 observed,
             );
         }
-        if self.body_contains.is_some() || self.body_not_contains.is_some() {
+        if self.body_contains.is_some()
+            || self.body_not_contains.is_some()
+            || self.json_path.is_some()
+        {
             let mut body = Vec::new();
             loop {
                 match response.chunk().await {
@@ -333,6 +483,24 @@ impl Check for HttpCheck {
                     return fail(format!("body contains `{needle}`"), observed);
                 }
             }
+            if let Some((path, path_text, expected)) = &self.json_path {
+                let json: serde_json::Value = match serde_json::from_slice(&body) {
+                    Ok(v) => v,
+                    Err(e) => return fail(format!("body is not JSON: {e}"), observed),
+                };
+                let Some(node) = path.query(&json).first().cloned() else {
+                    return fail(format!("{path_text} matches nothing in the body"), observed);
+                };
+                observed.insert("json_value".into(), node.clone());
+                if let Some(expected) = expected {
+                    if !json_matches(&node, expected) {
+                        return fail(
+                            format!("{path_text} is {node}, expected {expected}"),
+                            observed,
+                        );
+                    }
+                }
+            }
         }
         let elapsed = started.elapsed();
         let mut outcome = Outcome {
@@ -340,7 +508,13 @@ impl Check for HttpCheck {
             message: Some(format!("{code}")),
             observed,
         };
-        if let Some(limit) = self.degraded_after {
+        if let Some(der) = peer_certificate {
+            outcome = super::tls::judge_expiry(&der, &self.cert_expiry, outcome);
+        }
+        if let Some(limit) = self
+            .degraded_after
+            .filter(|_| outcome.status == super::Status::Healthy)
+        {
             if elapsed > limit {
                 outcome.status = super::Status::Degraded;
                 outcome.message = Some(format!(

@@ -14,21 +14,42 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod amqp;
+pub mod cert;
 pub mod command;
 pub mod cpu;
 pub mod disk;
+pub mod dns;
 pub mod fs;
 pub mod http;
 pub mod load;
 pub mod memory;
+pub mod mqtt;
+pub mod mysql;
+pub mod nats;
+pub mod postgres;
+pub mod push;
+pub mod redis;
+pub mod smtp;
+pub mod sql;
 pub mod sqlite;
 pub mod tcp;
 pub mod threshold;
+pub mod tls;
 
 /// Every kind, by the name written as `kind = "..."` in `monitor.toml`.
 pub static KINDS: &[Kind] = &[
     Kind::of::<http::HttpConfig>(),
     Kind::of::<tcp::TcpConfig>(),
+    Kind::of::<dns::DnsConfig>(),
+    Kind::of::<tls::TlsConfig>(),
+    Kind::of::<postgres::PostgresConfig>(),
+    Kind::of::<mysql::MysqlConfig>(),
+    Kind::of::<redis::RedisConfig>(),
+    Kind::of::<amqp::AmqpConfig>(),
+    Kind::of::<mqtt::MqttConfig>(),
+    Kind::of::<nats::NatsConfig>(),
+    Kind::of::<smtp::SmtpConfig>(),
     Kind::of::<disk::DiskConfig>(),
     Kind::of::<memory::MemoryConfig>(),
     Kind::of::<cpu::CpuConfig>(),
@@ -36,6 +57,7 @@ pub static KINDS: &[Kind] = &[
     Kind::of::<fs::FsConfig>(),
     Kind::of::<sqlite::SqliteConfig>(),
     Kind::of::<command::CommandConfig>(),
+    Kind::of::<push::PushConfig>(),
 ];
 
 /// The health of one check, or of the whole service.
@@ -123,6 +145,14 @@ impl Outcome {
         self.message = Some(message.into());
         self
     }
+
+    /// Raises the status to `status`, with `message`, when that is worse than the current one.
+    pub fn worsen(&mut self, status: Status, message: impl Into<String>) {
+        if status > self.status {
+            self.status = status;
+            self.message = Some(message.into());
+        }
+    }
 }
 
 /// One kind of probe, built once from its config and run on every scheduled tick.
@@ -181,17 +211,30 @@ pub struct BuildContext<'a> {
     pub name: &'a str,
     /// The check's probe timeout, for drivers that take one.
     pub timeout: Duration,
+    /// The check's nominal interval (for cron, the gap between two runs).
+    pub interval: Duration,
     /// HTTP clients shared by checks with the same client settings (one pool per setting).
     pub http_clients: &'a http::Clients,
+    /// Where push checks register their tokens.
+    pub push_registry: &'a push::Registry,
     secrets: RefCell<Vec<String>>,
 }
 
+/// Resources shared by every check built from one config.
+#[derive(Default)]
+pub struct Shared {
+    pub http_clients: http::Clients,
+    pub push_registry: push::Registry,
+}
+
 impl<'a> BuildContext<'a> {
-    pub fn new(name: &'a str, timeout: Duration, http_clients: &'a http::Clients) -> Self {
+    pub fn new(name: &'a str, timeout: Duration, interval: Duration, shared: &'a Shared) -> Self {
         BuildContext {
             name,
             timeout,
-            http_clients,
+            interval,
+            http_clients: &shared.http_clients,
+            push_registry: &shared.push_registry,
             secrets: RefCell::new(Vec::new()),
         }
     }

@@ -86,8 +86,13 @@ mod tests {
     use crate::checks::Status;
 
     fn build(url: &str) -> Result<Arc<dyn Check>, FieldError> {
-        let clients = crate::checks::http::Clients::default();
-        let ctx = BuildContext::new("t", std::time::Duration::from_secs(1), &clients);
+        let shared = crate::checks::Shared::default();
+        let ctx = BuildContext::new(
+            "t",
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(30),
+            &shared,
+        );
         TcpConfig { url: url.into() }.build(&ctx)
     }
 

@@ -10,6 +10,7 @@ pub mod fields;
 
 pub use error::{ConfigError, ConfigErrors};
 
+use crate::checks::push::PushTokens;
 use crate::checks::{self, BuildContext, Check};
 use crate::redact::Secret;
 use serde::Deserialize;
@@ -55,6 +56,8 @@ pub struct Config {
     pub storage: StorageConfig,
     pub scheduler: SchedulerConfig,
     pub checks: Vec<Arc<CheckDef>>,
+    /// Tokens of the push checks, for `/api/v1/push/TOKEN`.
+    pub push: PushTokens,
 }
 
 /// `[service]`: who is being monitored; shown in `/status`.
@@ -318,15 +321,15 @@ pub fn parse(
     };
     check_default_keys(&defaults, &mut errors);
 
-    let checks = match root.remove("check") {
-        None => Vec::new(),
+    let (checks, push) = match root.remove("check") {
+        None => (Vec::new(), PushTokens::default()),
         Some(toml::Value::Array(items)) => build_checks(items, &defaults, &mut errors),
         Some(_) => {
             errors.push(ConfigError::invalid(
                 "check",
                 "expected an array of tables ([[check]])",
             ));
-            Vec::new()
+            (Vec::new(), PushTokens::default())
         }
     };
 
@@ -339,6 +342,7 @@ pub fn parse(
                 storage,
                 scheduler,
                 checks,
+                push,
             })
         }
         _ => Err(ConfigErrors(errors)),
@@ -396,8 +400,8 @@ fn build_checks(
     items: Vec<toml::Value>,
     defaults: &toml::Table,
     errors: &mut Vec<ConfigError>,
-) -> Vec<Arc<CheckDef>> {
-    let http_clients = checks::http::Clients::default();
+) -> (Vec<Arc<CheckDef>>, PushTokens) {
+    let shared = checks::Shared::default();
     let mut names: HashMap<String, usize> = HashMap::new();
     let mut out = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
@@ -419,12 +423,12 @@ fn build_checks(
                 }
             }
         }
-        match build_check(index, &path, own, defaults, &http_clients) {
+        match build_check(index, &path, own, defaults, &shared) {
             Ok(def) => out.push(Arc::new(def)),
             Err(mut e) => errors.append(&mut e),
         }
     }
-    out
+    (out, shared.push_registry.finish())
 }
 
 fn build_check(
@@ -432,7 +436,7 @@ fn build_check(
     path: &str,
     own: toml::Table,
     defaults: &toml::Table,
-    http_clients: &checks::http::Clients,
+    shared: &checks::Shared,
 ) -> Result<CheckDef, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let kind_name = match own.get("kind") {
@@ -553,7 +557,10 @@ fn build_check(
         ));
     }
 
-    let ctx = BuildContext::new(&common.name, common.timeout, http_clients);
+    let interval = schedule
+        .as_ref()
+        .map_or_else(default_interval, Schedule::nominal_interval);
+    let ctx = BuildContext::new(&common.name, common.timeout, interval, shared);
     let check = match kind.build(specific, &ctx, path) {
         Ok(c) => Some(c),
         Err(e) => {

@@ -302,3 +302,32 @@ pub fn run_cli(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Runs `healthmon check --json` on `config`; returns the exit code and the JSON report.
+pub fn check_once(config: &str) -> (i32, Value) {
+    let config = TestConfig::new(config);
+    let (code, stdout, stderr) = run_cli(&["check", "--json", "-c", config.path.to_str().unwrap()]);
+    let body = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("check --json printed no JSON ({e}):\n{stdout}\n{stderr}"));
+    (code, body)
+}
+
+/// `check_once` for async tests whose servers run on the test's own runtime (a blocking call
+/// would starve them).
+pub async fn check_now(config: &str) -> (i32, Value) {
+    let config = TestConfig::new(config);
+    let out = tokio::process::Command::new(BIN)
+        .args(["check", "--json", "-c"])
+        .arg(&config.path)
+        .output()
+        .await
+        .expect("run healthmon check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let body = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "check --json printed no JSON ({e}):\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), body)
+}

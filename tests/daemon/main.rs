@@ -3,7 +3,19 @@
 
 mod check_command;
 mod config_errors;
+mod deps_amqp;
+mod deps_databases;
+mod deps_dns;
+mod deps_messaging;
+mod deps_redis;
+mod deps_smtp;
+mod deps_tls;
+mod failures;
 mod helpers;
+mod http_extras;
 mod probes;
+mod push;
 mod resilience;
+mod secrets;
+mod services;
 mod shutdown;

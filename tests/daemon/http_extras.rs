@@ -1,0 +1,114 @@
+//! `http` conditions on JSON bodies, and basic and bearer auth, against a local server.
+
+use crate::helpers::*;
+use warp::Filter;
+
+async fn api_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let status = warp::path!("status").map(|| {
+        warp::reply::json(&serde_json::json!({"status": "UP", "workers": 3, "db": {"ok": true}}))
+    });
+    let basic = warp::path!("basic")
+        .and(warp::header::optional::<String>("authorization"))
+        .map(|auth: Option<String>| {
+            // "monitor:s3cret"
+            let ok = auth.as_deref() == Some("Basic bW9uaXRvcjpzM2NyZXQ=");
+            warp::reply::with_status(
+                "hi",
+                if ok {
+                    warp::http::StatusCode::OK
+                } else {
+                    warp::http::StatusCode::UNAUTHORIZED
+                },
+            )
+        });
+    let bearer = warp::path!("bearer")
+        .and(warp::header::optional::<String>("authorization"))
+        .map(|auth: Option<String>| {
+            let ok = auth.as_deref() == Some("Bearer t0ken-t0ken");
+            warp::reply::with_status(
+                "hi",
+                if ok {
+                    warp::http::StatusCode::OK
+                } else {
+                    warp::http::StatusCode::UNAUTHORIZED
+                },
+            )
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    (
+        addr,
+        tokio::spawn(
+            warp::serve(status.or(basic).or(bearer))
+                .incoming(listener)
+                .run(),
+        ),
+    )
+}
+
+fn http_check(url: &str, extra: &str) -> String {
+    format!("[[check]]\nname = \"api\"\nkind = \"http\"\nurl = \"{url}\"\n{extra}")
+}
+
+#[tokio::test]
+async fn json_conditions_compare_the_value_at_a_path() {
+    let (addr, _server) = api_server().await;
+    let url = format!("http://{addr}/status");
+    for extra in [
+        "json_path = \"$.status\"\nexpect = \"UP\"",
+        "json_path = \"$.workers\"\nexpect = 3",
+        "json_path = \"$.db.ok\"\nexpect = true",
+    ] {
+        let (code, body) = check_now(&http_check(&url, extra)).await;
+        assert_eq!(code, 0, "{extra}: {body}");
+    }
+    let (_, body) = check_now(&http_check(
+        &url,
+        "json_path = \"$.status\"\nexpect = \"DOWN\"",
+    ))
+    .await;
+    assert_eq!(
+        body["checks"]["api"]["message"],
+        "$.status is \"UP\", expected \"DOWN\""
+    );
+    assert_eq!(body["checks"]["api"]["observed"]["json_value"], "UP");
+    let (_, body) = check_now(&http_check(&url, "json_path = \"$.missing\"\nexpect = 1")).await;
+    assert!(
+        body["checks"]["api"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("matches nothing"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn basic_and_bearer_auth_are_sent_and_their_secrets_kept() {
+    let (addr, _server) = api_server().await;
+    let basic = |password: &str| {
+        http_check(
+            &format!("http://{addr}/basic"),
+            &format!("basic_auth = {{ username = \"monitor\", password = \"{password}\" }}"),
+        )
+    };
+    assert_eq!(check_now(&basic("s3cret")).await.0, 0);
+    let (_, body) = check_now(&basic("Canary-Pa55word")).await;
+    assert!(
+        body["checks"]["api"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("401"),
+        "{body}"
+    );
+    let bearer = |token: &str| {
+        http_check(
+            &format!("http://{addr}/bearer"),
+            &format!("bearer_token = \"{token}\""),
+        )
+    };
+    assert_eq!(check_now(&bearer("t0ken-t0ken")).await.0, 0);
+    assert_eq!(
+        check_now(&bearer("nope-nope")).await.1["checks"]["api"]["status"],
+        "unhealthy"
+    );
+}
