@@ -46,7 +46,15 @@ impl<'de> Deserializer<'de> for FieldNames<'_> {
 pub fn deserialize<T: DeserializeOwned>(value: toml::Value, path: &str) -> Result<T, ConfigError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let inner = e.path().to_string();
-        let message = e.inner().to_string().trim().to_string();
+        // toml appends "in `key`" on a second line; the key path already says where.
+        let message = e
+            .inner()
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         let mut key = join(path, if inner == "." { "" } else { &inner });
         // serde reports a missing field at its parent; name the field itself.
         let message = match message

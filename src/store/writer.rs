@@ -515,3 +515,130 @@ fn prune(
     }
     Ok(total)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::breaker::CircuitState;
+    use crate::checks::Observed;
+    use crate::store::Store;
+    use chrono::TimeZone;
+
+    fn setup(dir: &std::path::Path, failure_threshold: u32) -> (Store, Writer, Vec<Arc<CheckDef>>) {
+        let text = format!("[[check]]\nname = \"api\"\nkind = \"memory\"\nfailure_threshold = {failure_threshold}\n");
+        let config =
+            crate::config::parse(&text, std::path::Path::new("t.toml"), &|_| None).unwrap();
+        let (store, conn) = Store::open(&dir.join("h.db")).unwrap();
+        let metrics = Arc::new(Metrics::new(&config.checks));
+        let writer = Writer::new(
+            conn,
+            &config.checks,
+            WriterSettings::new(Duration::from_secs(3600), None),
+            metrics,
+        )
+        .unwrap();
+        (store, writer, config.checks)
+    }
+
+    fn result(at_ms: i64, status: Status) -> Arc<CheckResult> {
+        Arc::new(CheckResult {
+            check: 0,
+            started_at: Utc.timestamp_millis_opt(at_ms).unwrap(),
+            response_time: Duration::from_millis(12),
+            status,
+            message: (status == Status::Unhealthy).then(|| "down".to_string()),
+            observed: Observed::new(),
+            circuit: CircuitState::Closed,
+            consecutive_failures: 0,
+            retry_at: None,
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_stores_rows_rollups_and_a_confirmed_incident_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, writer, _checks) = setup(dir.path(), 2);
+        let (tx, rx) = mpsc::channel(16);
+        let done = writer.spawn(rx).unwrap();
+        let t0 = 1_700_000_000_000; // 22:13:20 UTC, inside one hour
+        use Status::*;
+        // A one-probe blip at 15 s, then an outage confirmed at 60 s that lasts from 45 s to 75 s.
+        for (i, s) in [Healthy, Unhealthy, Healthy, Unhealthy, Unhealthy, Healthy]
+            .into_iter()
+            .enumerate()
+        {
+            tx.send(result(t0 + i as i64 * 15_000, s)).await.unwrap();
+        }
+        drop(tx);
+        let report = done.finished().await.unwrap();
+        assert_eq!(
+            report,
+            WriterReport {
+                stored: 6,
+                dropped: 0
+            }
+        );
+
+        let conn = store.connection().unwrap();
+        let incidents: Vec<(i64, Option<i64>)> = conn
+            .prepare("SELECT started_ms, ended_ms FROM incidents")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            incidents,
+            vec![(t0 + 45_000, Some(t0 + 75_000))],
+            "only the confirmed streak is an incident"
+        );
+        let (probes, unhealthy, unhealthy_ms): (i64, i64, i64) = conn
+            .query_row(
+                "SELECT sum(probes), sum(unhealthy), sum(unhealthy_ms) FROM rollups_hourly",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((probes, unhealthy), (6, 3));
+        assert_eq!(
+            unhealthy_ms, 45_000,
+            "time from each unhealthy result to the next"
+        );
+        let stopped: Option<i64> = conn
+            .query_row("SELECT stopped_ms FROM runs", [], |r| r.get(0))
+            .unwrap();
+        assert!(
+            stopped.is_some(),
+            "a clean end records when the run stopped"
+        );
+    }
+
+    #[test]
+    fn pruning_deletes_old_raw_results_and_keeps_rollups() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_store, writer, _) = setup(dir.path(), 3);
+        let conn = &writer.conn;
+        let id = writer.ids[0];
+        for ts in [1_000, 2_000, 5_000_000] {
+            conn.execute(
+                "INSERT INTO health_log (check_id, ts_ms, status, response_us, circuit) VALUES (?1, ?2, 'healthy', 1, 'closed')",
+                params![id, ts],
+            )
+            .unwrap();
+        }
+        conn.execute("INSERT INTO rollups_hourly (check_id, hour_ms, probes) VALUES (?1, 0, 2), (?1, 3600000, 1)", [id]).unwrap();
+        assert_eq!(prune(conn, 3_000, None).unwrap(), 2);
+        let left: i64 = conn
+            .query_row("SELECT count(*) FROM health_log", [], |r| r.get(0))
+            .unwrap();
+        let rollups: i64 = conn
+            .query_row("SELECT count(*) FROM rollups_hourly", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!((left, rollups), (1, 2));
+        assert_eq!(
+            prune(conn, 3_000, Some(3_600_000)).unwrap(),
+            1,
+            "rollups go only with rollup_retention"
+        );
+    }
+}

@@ -63,3 +63,59 @@ fn the_bundled_monitor_toml_is_valid() {
     let (code, stdout, stderr) = run_cli(&["validate", "-c", bundled]);
     assert_eq!(code, 0, "{stdout}{stderr}");
 }
+
+#[test]
+fn every_commented_example_in_the_bundled_monitor_toml_is_valid() {
+    let bundled =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/monitor.toml")).unwrap();
+    // Uncomment each `# [[check]]` block (lines starting "# # " stay comments).
+    let mut examples = String::new();
+    let mut in_block = false;
+    for line in bundled.lines() {
+        if line == "# [[check]]" {
+            in_block = true;
+        } else if !line.starts_with("# ") {
+            in_block = false;
+        }
+        if in_block && !line.starts_with("# # ") {
+            examples.push_str(&line[2..]);
+            examples.push('\n');
+        }
+    }
+    let kinds: std::collections::BTreeSet<&str> = examples
+        .lines()
+        .filter_map(|l| l.strip_prefix("kind = \""))
+        .map(|k| k.split('"').next().unwrap())
+        .collect();
+    for kind in [
+        "http", "tcp", "dns", "tls", "postgres", "mysql", "redis", "amqp", "mqtt", "nats", "smtp",
+        "command", "push", "disk",
+    ] {
+        assert!(
+            kinds.contains(kind),
+            "monitor.toml has no commented example of `{kind}`"
+        );
+    }
+    let config = TestConfig::new(&examples);
+    let out = std::process::Command::new(BIN)
+        .args(["validate", "-c"])
+        .arg(&config.path)
+        .envs([
+            ("API_TOKEN", "t"),
+            ("API_PASSWORD", "p"),
+            ("PG_PASSWORD", "p"),
+            ("MYSQL_PASSWORD", "p"),
+            ("REDIS_PASSWORD", "p"),
+            ("RABBITMQ_PASSWORD", "p"),
+            ("MQTT_PASSWORD", "p"),
+            ("SMTP_PASSWORD", "p"),
+            ("BACKUP_PUSH_TOKEN", "0123456789abcdef"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{examples}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
