@@ -42,10 +42,21 @@ impl TestConfig {
     }
 }
 
+/// Kills the daemon when dropped, from the moment it is spawned, so no panic in a test (or in
+/// `spawn_app` itself) can leave one running.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub config: TestConfig,
-    child: Child,
+    child: KillOnDrop,
     log: Arc<Mutex<Vec<String>>>,
     pub client: reqwest::Client,
 }
@@ -53,15 +64,17 @@ pub struct TestApp {
 /// Starts `healthmon run` on `config` and waits until it listens.
 pub async fn spawn_app(config: TestConfig) -> TestApp {
     healthmon::install_tls_provider();
-    let mut child = Command::new(BIN)
-        .args(["run", "-c"])
-        .arg(&config.path)
-        .env("HEALTHMON_LOG", "healthmon=debug")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start healthmon");
-    let stderr = child.stderr.take().expect("stderr");
+    let mut child = KillOnDrop(
+        Command::new(BIN)
+            .args(["run", "-c"])
+            .arg(&config.path)
+            .env("HEALTHMON_LOG", "healthmon=debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start healthmon"),
+    );
+    let stderr = child.0.stderr.take().expect("stderr");
     let log = Arc::new(Mutex::new(Vec::new()));
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let sink = log.clone();
@@ -81,13 +94,10 @@ pub async fn spawn_app(config: TestConfig) -> TestApp {
     });
     let addr = match addr_rx.recv_timeout(Duration::from_secs(20)) {
         Ok(a) => a.parse().expect("address"),
-        Err(_) => {
-            let _ = child.kill();
-            panic!(
-                "healthmon did not start listening; log:\n{}",
-                log.lock().unwrap().join("\n")
-            );
-        }
+        Err(_) => panic!(
+            "healthmon did not start listening; log:\n{}",
+            log.lock().unwrap().join("\n")
+        ),
     };
     TestApp {
         addr,
@@ -153,11 +163,11 @@ impl TestApp {
 
     /// Sends SIGTERM and waits for the process to exit.
     pub fn terminate(&mut self) -> ExitStatus {
-        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("pid");
+        let pid = rustix::process::Pid::from_raw(self.child.0.id() as i32).expect("pid");
         rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
+            if let Some(status) = self.child.0.try_wait().expect("wait") {
                 // Let the reader thread take the last lines.
                 std::thread::sleep(Duration::from_millis(100));
                 return status;
@@ -187,13 +197,6 @@ pub fn count_results(db: &Path, check: Option<&str>) -> i64 {
             )
             .expect("count"),
         None => conn.query_row("SELECT count(*) FROM health_log", [], |r| r.get(0)).expect("count"),
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
