@@ -56,14 +56,22 @@ pub struct Load {
 /// When the kernel's figures cannot be read.
 pub fn load() -> Result<Load, String> {
     let l = System::load_average().map_err(|e| format!("cannot read the load average: {e}"))?;
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
     Ok(Load {
         one: l.one,
         five: l.five,
         fifteen: l.fifteen,
-        cpus,
+        cpus: cpu_count(),
+    })
+}
+
+/// Logical CPUs available to this process. Read once: the standard library re-reads the
+/// cgroup quota files on every call, which made that the dearest part of a `load` probe.
+pub fn cpu_count() -> usize {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     })
 }
 
