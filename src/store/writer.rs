@@ -47,8 +47,10 @@ impl WriterSettings {
         WriterSettings {
             retention,
             rollup_retention,
-            batch_max: 2000,
-            batch_window: Duration::from_millis(200),
+            batch_max: 5000,
+            // A second keeps each check's rows for one rollup upsert per batch at 1 s intervals,
+            // and results still reach the API within about a second.
+            batch_window: Duration::from_secs(1),
             tick_every: Duration::from_secs(5),
             prune_every: Duration::from_secs(3600),
         }
@@ -215,7 +217,7 @@ impl Writer {
             });
             match event {
                 Event::Result(first) => {
-                    let (results, closed) = self.collect(first, &mut rx, runtime);
+                    let (results, closed) = self.collect(first, &mut rx);
                     self.commit_results(results);
                     if closed {
                         break;
@@ -236,26 +238,21 @@ impl Writer {
         self.report
     }
 
-    /// Gathers a batch: what is queued now, then what arrives within the batch window.
+    /// Gathers a batch: the first result and whatever arrives within the batch window.
     fn collect(
         &self,
         first: Arc<CheckResult>,
         rx: &mut mpsc::Receiver<Arc<CheckResult>>,
-        runtime: &tokio::runtime::Handle,
     ) -> (Vec<Arc<CheckResult>>, bool) {
+        // Sleeping out the window and then draining costs one wake-up per batch; waiting on
+        // the channel would wake this thread for every result.
+        std::thread::sleep(self.settings.batch_window);
         let mut batch = vec![first];
-        let deadline = Instant::now() + self.settings.batch_window;
         while batch.len() < self.settings.batch_max {
             match rx.try_recv() {
                 Ok(r) => batch.push(r),
+                Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) => return (batch, true),
-                Err(mpsc::error::TryRecvError::Empty) => match runtime
-                    .block_on(async { tokio::time::timeout_at(deadline, rx.recv()).await })
-                {
-                    Ok(Some(r)) => batch.push(r),
-                    Ok(None) => return (batch, true),
-                    Err(_) => break,
-                },
             }
         }
         (batch, false)
