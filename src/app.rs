@@ -5,7 +5,7 @@
 //! flight finish within their timeout, the writer commits everything it was sent, then the
 //! HTTP server closes.
 
-use crate::api::{self, ApiContext};
+use crate::api::{self, ApiContext, ApiParts};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::result::ResultSink;
@@ -13,7 +13,6 @@ use crate::scheduler::Scheduler;
 use crate::state::State;
 use crate::store::writer::{Writer, WriterHandle, WriterSettings};
 use crate::store::Store;
-use crate::system::CpuGauge;
 use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -84,15 +83,14 @@ impl Application {
                 || std::path::PathBuf::from("."),
                 std::path::Path::to_path_buf,
             );
-        let ctx = ApiContext {
+        let ctx = ApiContext::new(ApiParts {
             state: state.clone(),
             store: store.clone(),
             metrics: metrics.clone(),
-            token: config.server.token.clone().map(Arc::new),
-            cpu: Arc::new(CpuGauge::default()),
+            token: config.server.token.clone(),
             data_dir,
             push: config.push.clone(),
-        };
+        });
         let (stop_server, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(
             warp::serve(api::routes(ctx))

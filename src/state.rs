@@ -5,7 +5,7 @@ use crate::config::{CheckDef, ServiceConfig};
 use crate::result::CheckResult;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -24,6 +24,8 @@ struct Inner {
     store_ready: AtomicBool,
     /// Checks still without a first result; `/health/startup` waits for zero.
     awaiting_first: AtomicUsize,
+    /// Bumped on every result, so renderings of the state know when they are stale.
+    version: AtomicU64,
 }
 
 /// One check: its definition and what it last reported.
@@ -72,6 +74,7 @@ impl State {
                 checks: slots,
                 by_name,
                 store_ready: AtomicBool::new(false),
+                version: AtomicU64::new(0),
             }),
         }
     }
@@ -90,6 +93,12 @@ impl State {
                 self.inner.awaiting_first.fetch_sub(1, Ordering::AcqRel);
             }
         }
+        self.inner.version.fetch_add(1, Ordering::Release);
+    }
+
+    /// Changes whenever a result is recorded.
+    pub fn version(&self) -> u64 {
+        self.inner.version.load(Ordering::Acquire)
     }
 
     pub fn checks(&self) -> &[CheckSlot] {

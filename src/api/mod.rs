@@ -24,17 +24,54 @@ use warp::http::{Response, StatusCode};
 use warp::{Filter, Rejection};
 
 /// What the handlers read.
-#[derive(Clone)]
-pub struct ApiContext {
+pub struct ApiParts {
     pub state: State,
     pub store: Store,
     pub metrics: Arc<Metrics>,
-    pub token: Option<Arc<Secret>>,
-    pub cpu: Arc<CpuGauge>,
+    pub token: Option<Secret>,
     /// The directory holding the database, whose disk `/health/detailed` reports.
     pub data_dir: PathBuf,
     /// Tokens of the push checks.
     pub push: crate::checks::push::PushTokens,
+}
+
+/// The handlers' view of the daemon: one `Arc`, so a request clones a pointer, not the parts.
+#[derive(Clone)]
+pub struct ApiContext(Arc<Shared>);
+
+pub struct Shared {
+    parts: ApiParts,
+    pub(crate) cpu: CpuGauge,
+    /// Probe bodies rendered once per change of state, not once per request.
+    pub(crate) renders: probes::Renders,
+}
+
+impl ApiContext {
+    pub fn new(parts: ApiParts) -> Self {
+        ApiContext(Arc::new(Shared {
+            parts,
+            cpu: CpuGauge::default(),
+            renders: probes::Renders::default(),
+        }))
+    }
+}
+
+impl ApiContext {
+    pub(crate) fn cpu(&self) -> &CpuGauge {
+        &self.0.cpu
+    }
+
+    pub(crate) fn renders(&self) -> &probes::Renders {
+        &self.0.renders
+    }
+}
+
+impl std::ops::Deref for ApiContext {
+    type Target = ApiParts;
+
+    fn deref(&self) -> &ApiParts {
+        &self.0.parts
+    }
 }
 
 type Reply = Response<Vec<u8>>;

@@ -6,6 +6,8 @@ use super::ApiContext;
 use crate::checks::Status;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 use warp::http::{Response, StatusCode};
 
 #[derive(Serialize)]
@@ -15,14 +17,72 @@ struct Health<'a> {
     checks: views::Ordered<'a, CheckView<'a>>,
 }
 
+/// How long a rendered probe body is served without a change of state: its `timestamp` is
+/// at most this old.
+const FRESH_FOR: Duration = Duration::from_secs(1);
+
+/// A probe response rendered for one version of the state.
+struct Rendered {
+    version: u64,
+    at: Instant,
+    response: Response<Vec<u8>>,
+}
+
+/// The last rendering of each probe body. Load balancers may ask thousands of times a second;
+/// the state changes at most once per result.
+#[derive(Default)]
+pub struct Renders {
+    health: RwLock<Option<Arc<Rendered>>>,
+    health_draft: RwLock<Option<Arc<Rendered>>>,
+    ready: RwLock<Option<Arc<Rendered>>>,
+}
+
+fn copy(response: &Response<Vec<u8>>) -> Response<Vec<u8>> {
+    let mut out = Response::new(response.body().clone());
+    *out.status_mut() = response.status();
+    *out.headers_mut() = response.headers().clone();
+    out
+}
+
+/// Serves the rendering in `slot` if it is of the current state and fresh; renders anew otherwise.
+fn cached(
+    ctx: &ApiContext,
+    slot: &RwLock<Option<Arc<Rendered>>>,
+    render: impl FnOnce() -> Response<Vec<u8>>,
+) -> Response<Vec<u8>> {
+    let version = ctx.state.version();
+    if let Some(r) = slot.read().ok().and_then(|g| g.clone()) {
+        if r.version == version && r.at.elapsed() < FRESH_FOR {
+            return copy(&r.response);
+        }
+    }
+    let response = render();
+    if let Ok(mut g) = slot.write() {
+        *g = Some(Arc::new(Rendered {
+            version,
+            at: Instant::now(),
+            response: copy(&response),
+        }));
+    }
+    response
+}
+
 /// `GET /health`: every check; 503 when unhealthy. Answers the IETF health+json draft format
 /// when asked for it with `Accept: application/health+json`.
 pub fn health(ctx: &ApiContext, accept: Option<&str>) -> Response<Vec<u8>> {
+    if accept.is_some_and(|a| a.contains("application/health+json")) {
+        cached(ctx, &ctx.renders().health_draft, || {
+            let latest = latest_of(ctx.state.checks().iter());
+            health_json_draft(ctx, ctx.state.overall(), &latest)
+        })
+    } else {
+        cached(ctx, &ctx.renders().health, || render_health(ctx))
+    }
+}
+
+fn render_health(ctx: &ApiContext) -> Response<Vec<u8>> {
     let latest = latest_of(ctx.state.checks().iter());
     let status = ctx.state.overall();
-    if accept.is_some_and(|a| a.contains("application/health+json")) {
-        return health_json_draft(ctx, status, &latest);
-    }
     views::json(
         code_for(status),
         &Health {
@@ -124,6 +184,10 @@ pub fn live(ctx: &ApiContext) -> Response<Vec<u8>> {
 
 /// `GET /health/ready`: 503 while a critical check is unhealthy or has no result yet.
 pub fn ready(ctx: &ApiContext) -> Response<Vec<u8>> {
+    cached(ctx, &ctx.renders().ready, || render_ready(ctx))
+}
+
+fn render_ready(ctx: &ApiContext) -> Response<Vec<u8>> {
     #[derive(Serialize)]
     struct Ready<'a> {
         status: &'static str,

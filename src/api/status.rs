@@ -232,7 +232,7 @@ struct SystemDisk {
 fn system_view(ctx: &ApiContext) -> SystemView {
     let round1 = crate::checks::threshold::round1;
     SystemView {
-        cpu_percent: ctx.cpu.percent().map(round1),
+        cpu_percent: ctx.cpu().percent().map(round1),
         memory: system::memory().ok().map(|m| SystemMemory {
             total_bytes: m.total_bytes,
             available_bytes: m.available_bytes,
