@@ -78,3 +78,23 @@ async fn an_https_check_reports_the_days_left_too() {
     );
     assert_eq!(site["observed"]["status_code"], 200);
 }
+
+#[tokio::test]
+async fn an_http_check_presents_its_client_certificate_for_mutual_tls() {
+    let cert = TestCert::new(90);
+    let (port, _server) = mtls_server(&cert).await;
+    let base = format!("[[check]]\nname = \"mtls\"\nkind = \"http\"\nurl = \"https://localhost:{port}/\"\nca_file = \"{}\"\n", cert.ca().display());
+    let (_, body) = check_now(&base).await;
+    assert_eq!(
+        body["checks"]["mtls"]["status"], "unhealthy",
+        "refused without a client certificate: {body}"
+    );
+    let with_cert = format!(
+        "{base}client_cert = \"{}\"\nclient_key = \"{}\"\n",
+        cert.client_cert_path.display(),
+        cert.client_key_path.display()
+    );
+    let (code, body) = check_now(&with_cert).await;
+    assert_eq!(code, 0, "{body}");
+    assert_eq!(body["checks"]["mtls"]["observed"]["status_code"], 200);
+}

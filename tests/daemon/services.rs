@@ -198,6 +198,10 @@ pub struct TestCert {
     pub key_path: PathBuf,
     pub cert_pem: String,
     pub key_pem: String,
+    /// A client certificate from the same CA, for mutual TLS.
+    pub client_cert_path: PathBuf,
+    pub client_key_path: PathBuf,
+    ca_pem: String,
 }
 
 impl TestCert {
@@ -221,6 +225,14 @@ impl TestCert {
         params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(days);
         let cert = params.signed_by(&key, &issuer).unwrap();
 
+        let client_key = KeyPair::generate().unwrap();
+        let mut client_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        client_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "healthmon probe");
+        client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let client_cert = client_params.signed_by(&client_key, &issuer).unwrap();
+
         let dir = tempfile::tempdir().unwrap();
         let write = |name: &str, text: &str| -> PathBuf {
             let p = dir.path().join(name);
@@ -229,6 +241,9 @@ impl TestCert {
         };
         let (cert_pem, key_pem) = (cert.pem(), key.serialize_pem());
         TestCert {
+            client_cert_path: write("client.pem", &client_cert.pem()),
+            client_key_path: write("client.key", &client_key.serialize_pem()),
+            ca_pem: ca_cert.pem(),
             ca_path: write("ca.pem", &ca_cert.pem()),
             cert_path: write("cert.pem", &cert_pem),
             key_path: write("key.pem", &key_pem),
@@ -245,16 +260,40 @@ impl TestCert {
 
 /// A TLS server with `cert` that answers every request with `HTTP/1.1 200 OK`.
 pub async fn tls_server(cert: &TestCert) -> (u16, tokio::task::JoinHandle<()>) {
+    serve_tls(cert, false).await
+}
+
+/// Like [`tls_server`], but only for clients presenting a certificate from the test CA.
+pub async fn mtls_server(cert: &TestCert) -> (u16, tokio::task::JoinHandle<()>) {
+    serve_tls(cert, true).await
+}
+
+async fn serve_tls(cert: &TestCert, client_auth: bool) -> (u16, tokio::task::JoinHandle<()>) {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     healthmon::install_tls_provider();
     let certs = vec![CertificateDer::from_pem_slice(cert.cert_pem.as_bytes()).unwrap()];
     let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap();
-    let config = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
+    let builder = rustls::ServerConfig::builder();
+    let config = if client_auth {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(cert.ca_pem.as_bytes()).unwrap())
+            .unwrap();
+        let verifier = rustls::server::WebPkiClientVerifier::builder(std::sync::Arc::new(roots))
+            .build()
+            .unwrap();
+        builder
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(certs, key)
+            .unwrap()
+    } else {
+        builder
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap()
+    };
     let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
