@@ -7,7 +7,7 @@ use tracing_subscriber::EnvFilter;
 pub fn init(default: &str) {
     let filter = EnvFilter::try_from_env("HEALTHMON_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new(format!("healthmon={default},warn,lapin=off,amq_protocol=off,async_nats=error,rumqttc=error")));
+        .unwrap_or_else(|_| EnvFilter::new(format!("healthmon={default},warn,lapin=off,amq_protocol=off,async_nats=error,rumqttc=error,warp::server=off")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)

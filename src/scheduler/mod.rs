@@ -68,8 +68,9 @@ impl Scheduler {
         metrics: Arc<Metrics>,
         max_concurrent: usize,
     ) -> Result<Self, SchedulerError> {
-        // The default channels hold 200 activations; more due in one tick are dropped silently.
-        let jobs = JobScheduler::new_with_channel_size((checks.len() * 2).max(256)).await?;
+        // The default channels hold 200 messages; more due in one tick are dropped silently,
+        // and every activation also sends three state notifications, so size for all of them.
+        let jobs = JobScheduler::new_with_channel_size((checks.len() * 4).max(1024)).await?;
         let permits = Arc::new(Semaphore::new(max_concurrent));
         let cancel = CancellationToken::new();
         let mut runners = JoinSet::new();
