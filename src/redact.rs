@@ -175,6 +175,34 @@ impl fmt::Display for SecretUrl {
     }
 }
 
+/// The secrets a check's config holds, longest first; `Debug` prints only how many.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secrets(Vec<String>);
+
+impl Secrets {
+    pub fn new(mut secrets: Vec<String>) -> Self {
+        secrets.retain(|s| !s.is_empty());
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        Secrets(secrets)
+    }
+
+    /// Replaces every secret in `text` with [`MASK`].
+    pub fn scrub(&self, text: &str) -> String {
+        scrub(text, &self.0)
+    }
+
+    pub fn contains(&self, value: &str) -> bool {
+        self.0.iter().any(|s| s == value)
+    }
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secrets({} hidden)", self.0.len())
+    }
+}
+
 /// A secret value (a token, a password) that prints as [`MASK`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);

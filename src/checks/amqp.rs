@@ -13,7 +13,7 @@ use lapin::{Connection, ConnectionProperties};
 use serde::Deserialize;
 use std::sync::Arc;
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct AmqpConfig {
     /// `amqp://user:password@host:port/vhost` (the default vhost `/` is `%2f`).
     pub url: String,

@@ -17,7 +17,7 @@ use tokio::process::Command;
 const OUTPUT_LIMIT: usize = 64 * 1024;
 const MESSAGE_LIMIT: usize = 300;
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct CommandConfig {
     /// The program and its arguments, e.g. `["/usr/lib/nagios/plugins/check_load", "-w", "2,2,2", "-c", "4,4,4"]`.
     /// Arguments are shown in the API; pass secrets through `env` instead.
@@ -50,11 +50,21 @@ impl CheckConfig for CommandConfig {
     }
 }
 
-#[derive(Debug)]
 pub struct CommandCheck {
     argv: Vec<String>,
     env: BTreeMap<String, String>,
     cwd: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for CommandCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The environment's values are secrets; its names are not.
+        f.debug_struct("CommandCheck")
+            .field("argv", &self.argv)
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("cwd", &self.cwd)
+            .finish()
+    }
 }
 
 /// Kills the child's whole process group when a probe is dropped at its timeout, so a

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct CpuConfig {
     /// Percent busy above which the check is degraded.
     #[serde(default = "default_warn")]

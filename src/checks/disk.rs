@@ -8,7 +8,7 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct DiskConfig {
     /// Any path on the filesystem to watch, e.g. `/` or `/var/lib/postgresql`.
     pub path: PathBuf,

@@ -14,7 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct DnsConfig {
     /// `dns://resolver[:port]/name?type=A`; an empty resolver (`dns:///name`) uses the system's.
     pub url: String,

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct FsConfig {
     /// The directory to watch.
     pub path: PathBuf,

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 /// Body bytes read when a body condition needs them; the rest is not downloaded.
 const BODY_LIMIT: usize = 1024 * 1024;
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct HttpConfig {
     /// `http://` or `https://` URL.
     pub url: String,
@@ -64,7 +64,7 @@ pub struct HttpConfig {
     pub cert_crit_days: f64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuth {
     pub username: String,
@@ -351,7 +351,6 @@ impl Clients {
     }
 }
 
-#[derive(Debug)]
 pub struct HttpCheck {
     client: Client,
     url: SecretUrl,
@@ -368,6 +367,16 @@ pub struct HttpCheck {
     /// The compiled path, its text, and the expected value.
     json_path: Option<(serde_json_path::JsonPath, String, Option<serde_json::Value>)>,
     cert_expiry: super::threshold::Thresholds,
+}
+
+impl std::fmt::Debug for HttpCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Headers, basic auth and the bearer token may hold secrets.
+        f.debug_struct("HttpCheck")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Whether a JSON node matches what was expected: equal, or equal as text (`"1"` matches `1`).

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use std::sync::Arc;
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct LoadConfig {
     /// 1-minute load per CPU above which the check is degraded.
     #[serde(default = "default_warn")]

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use std::sync::Arc;
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct MemoryConfig {
     /// Percent used above which the check is degraded.
     #[serde(default = "default_warn")]

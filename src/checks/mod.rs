@@ -259,11 +259,8 @@ impl<'a> BuildContext<'a> {
         }
     }
 
-    pub fn into_secrets(self) -> Vec<String> {
-        let mut secrets = self.secrets.into_inner();
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        secrets.dedup();
-        secrets
+    pub fn into_secrets(self) -> crate::redact::Secrets {
+        crate::redact::Secrets::new(self.secrets.into_inner())
     }
 }
 

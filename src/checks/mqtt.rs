@@ -9,7 +9,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct MqttConfig {
     /// `mqtt://[user:password@]host:port`.
     pub url: String,

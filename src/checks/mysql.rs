@@ -14,7 +14,7 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct MysqlConfig {
     /// `mysql://user:password@host:port/database` (add `?require_ssl=true` for TLS).
     pub url: String,

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct NatsConfig {
     /// `nats://[user:password@]host:port` (or `nats://token@host:port`).
     pub url: String,

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct PostgresConfig {
     /// `postgres://user:password@host:port/database?sslmode=require`.
     pub url: String,

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct RedisConfig {
     /// `redis://[:password@]host:port[/db]` (or `rediss://` for TLS).
     pub url: String,

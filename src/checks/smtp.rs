@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct SmtpConfig {
     /// `smtp://[user:password@]host:port[?tls=starttls]` or `smtps://host:465`.
     pub url: String,

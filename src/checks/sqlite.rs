@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct SqliteConfig {
     /// The database file.
     pub path: PathBuf,

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 use tokio::net::TcpStream;
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct TcpConfig {
     /// `tcp://host:port`.
     pub url: String,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct TlsConfig {
     /// `tls://host:port`.
     pub url: String,

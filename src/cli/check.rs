@@ -2,7 +2,6 @@
 
 use crate::checks::{Observed, Outcome, Status};
 use crate::config::{duration, CheckDef};
-use crate::redact;
 use crate::state;
 use serde::Serialize;
 use std::path::Path;
@@ -22,7 +21,7 @@ async fn probe(def: Arc<CheckDef>) -> Ran {
         Ok(o) => o,
         Err(_) => Outcome::unhealthy(format!("timed out after {}", duration::format(def.timeout))),
     };
-    outcome.message = outcome.message.map(|m| redact::scrub(&m, &def.secrets));
+    outcome.message = outcome.message.map(|m| def.secrets.scrub(&m));
     Ran {
         def,
         outcome,

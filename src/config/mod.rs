@@ -161,7 +161,7 @@ pub struct CheckDef {
     /// The redacted target, for display.
     pub target: String,
     /// Secrets this check's config holds; scrubbed from every message it produces.
-    pub secrets: Vec<String>,
+    pub secrets: crate::redact::Secrets,
 }
 
 #[derive(Deserialize)]

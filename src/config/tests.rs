@@ -135,7 +135,11 @@ fn urls_with_passwords_are_redacted_in_targets_and_errors() {
     )
     .unwrap();
     assert_eq!(c.checks[0].target, "GET https://u:***@example.com/x");
-    assert!(c.checks[0].secrets.contains(&"hunter2".to_string()));
+    assert!(c.checks[0].secrets.contains("hunter2"));
+    assert!(
+        !format!("{:?}", c.checks[0]).contains("hunter2"),
+        "Debug of a check never shows its secrets"
+    );
     let err =
         first_error("[[check]]\nname = \"a\"\nkind = \"tcp\"\nurl = \"redis://u:hunter2@host:1\"");
     assert!(!err.contains("hunter2"), "{err}");

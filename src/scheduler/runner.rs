@@ -5,7 +5,7 @@ use crate::breaker::{Admission, Breaker, CircuitState};
 use crate::checks::{Outcome, Status};
 use crate::config::{duration, CheckDef};
 use crate::metrics::Metrics;
-use crate::redact;
+
 use crate::result::{CheckResult, ResultSink};
 use chrono::Utc;
 use futures::FutureExt;
@@ -99,9 +99,7 @@ impl Runner {
                     + chrono::Duration::from_std(at.saturating_duration_since(clock))
                         .unwrap_or_default()
             });
-        let message = outcome
-            .message
-            .map(|m| redact::scrub(&m, &self.def.secrets));
+                let message = outcome.message.map(|m| self.def.secrets.scrub(&m));
         self.log_transition(outcome.status, message.as_deref(), circuit);
 
         self.sink
