@@ -175,6 +175,18 @@ pub trait Check: Send + Sync + fmt::Debug {
     fn thresholds(&self) -> Observed {
         Observed::new()
     }
+
+    /// Whether a circuit breaker guards this check. A passive check touches no dependency, so
+    /// there is nothing to protect, and skipping its evaluations would only hide a recovery.
+    fn uses_breaker(&self) -> bool {
+        true
+    }
+
+    /// How often to evaluate the check when that differs from its configured interval (a
+    /// passive check whose interval is the period it expects to hear from its job).
+    fn evaluate_every(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// What a kind's config struct provides: its kind name and how it becomes a running check.

@@ -13,7 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 
-#[derive(Debug, Deserialize)]
+/// The longest time between two evaluations of a push check.
+const EVALUATE_AT_LEAST_EVERY: Duration = Duration::from_secs(30);
+
+#[derive(Deserialize)]
 pub struct PushConfig {
     /// The secret in the push URL; at least 16 characters.
     pub token: String,
@@ -207,8 +210,26 @@ impl Check for PushCheck {
 
     fn thresholds(&self) -> super::Observed {
         let mut m = super::Observed::new();
+        m.insert(
+            "expected_every".into(),
+            duration::format(self.interval).into(),
+        );
         m.insert("grace".into(), duration::format(self.grace).into());
         m
+    }
+
+    fn uses_breaker(&self) -> bool {
+        false
+    }
+
+    /// Evaluated at least every 30 s, so a daily job's missed heartbeat is noticed within
+    /// half a minute of its deadline rather than up to a day later.
+    fn evaluate_every(&self) -> Option<Duration> {
+        Some(
+            self.interval
+                .min(EVALUATE_AT_LEAST_EVERY)
+                .max(Duration::from_secs(1)),
+        )
     }
 }
 

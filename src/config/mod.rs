@@ -572,6 +572,11 @@ fn build_check(
 
     match (schedule, check) {
         (Some(schedule), Some(check)) if errors.is_empty() => {
+            // The evaluation cadence a kind asks for, on whole seconds like every interval.
+            let schedule = match check.evaluate_every() {
+                Some(every) => Schedule::Every(Duration::from_secs(every.as_secs().max(1))),
+                None => schedule,
+            };
             let nominal = schedule.nominal_interval();
             Ok(CheckDef {
                 index,

@@ -144,3 +144,17 @@ fn urls_with_passwords_are_redacted_in_targets_and_errors() {
         first_error("[[check]]\nname = \"a\"\nkind = \"tcp\"\nurl = \"redis://u:hunter2@host:1\"");
     assert!(!err.contains("hunter2"), "{err}");
 }
+
+#[test]
+fn a_push_check_is_evaluated_more_often_than_its_heartbeat_period() {
+    let c = parse_str("[[check]]\nname = \"backup\"\nkind = \"push\"\ntoken = \"0123456789abcdef\"\ninterval = \"1d\"\n").unwrap();
+    assert_eq!(
+        c.checks[0].schedule,
+        Schedule::Every(Duration::from_secs(30))
+    );
+    assert!(
+        !c.checks[0].check.uses_breaker(),
+        "a passive check has no dependency to protect"
+    );
+    assert_eq!(c.checks[0].check.thresholds()["expected_every"], "1d");
+}

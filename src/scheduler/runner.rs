@@ -5,7 +5,6 @@ use crate::breaker::{Admission, Breaker, CircuitState};
 use crate::checks::{Outcome, Status};
 use crate::config::{duration, CheckDef};
 use crate::metrics::Metrics;
-
 use crate::result::{CheckResult, ResultSink};
 use chrono::Utc;
 use futures::FutureExt;
@@ -17,7 +16,8 @@ use tracing::Instrument;
 
 pub struct Runner {
     def: Arc<CheckDef>,
-    breaker: Breaker,
+    /// None for passive checks, which have no dependency to protect.
+    breaker: Option<Breaker>,
     sink: ResultSink,
     metrics: Arc<Metrics>,
     permits: Arc<Semaphore>,
@@ -31,11 +31,13 @@ impl Runner {
         metrics: Arc<Metrics>,
         permits: Arc<Semaphore>,
     ) -> Self {
-        let breaker = Breaker::new(
-            def.failure_threshold,
-            def.schedule.nominal_interval(),
-            def.max_backoff,
-        );
+        let breaker = def.check.uses_breaker().then(|| {
+            Breaker::new(
+                def.failure_threshold,
+                def.schedule.nominal_interval(),
+                def.max_backoff,
+            )
+        });
         Runner {
             def,
             breaker,
@@ -54,7 +56,8 @@ impl Runner {
     ///
     /// Returns `false` when results can no longer be delivered (shutting down).
     pub async fn run_once(&mut self, planned_ms: Millis) -> bool {
-        if let Admission::Skip { .. } = self.breaker.admit(Instant::now()) {
+        if let Some(Admission::Skip { .. }) = self.breaker.as_mut().map(|b| b.admit(Instant::now()))
+        {
             self.metrics.skipped(self.def.index);
             return true;
         }
@@ -87,19 +90,21 @@ impl Runner {
         span.record("elapsed_ms", elapsed.as_millis() as u64);
 
         let failed = outcome.status == Status::Unhealthy;
-        let circuit = self
-            .breaker
-            .record(failed, Instant::now(), rand::random::<f64>());
+        let circuit = match &mut self.breaker {
+            Some(b) => b.record(failed, Instant::now(), rand::random::<f64>()),
+            None => CircuitState::Closed,
+        };
         let retry_at = self
             .breaker
-            .retry_at()
+            .as_ref()
+            .and_then(Breaker::retry_at)
             .filter(|_| circuit == CircuitState::Open)
             .map(|at| {
                 started_at
                     + chrono::Duration::from_std(at.saturating_duration_since(clock))
                         .unwrap_or_default()
             });
-                let message = outcome.message.map(|m| self.def.secrets.scrub(&m));
+        let message = outcome.message.map(|m| self.def.secrets.scrub(&m));
         self.log_transition(outcome.status, message.as_deref(), circuit);
 
         self.sink
@@ -111,7 +116,10 @@ impl Runner {
                 message,
                 observed: outcome.observed,
                 circuit,
-                consecutive_failures: self.breaker.consecutive_failures(),
+                consecutive_failures: self
+                    .breaker
+                    .as_ref()
+                    .map_or(0, Breaker::consecutive_failures),
                 retry_at,
             })
             .await

@@ -56,6 +56,12 @@ async fn a_push_check_fails_when_heartbeats_stop_and_recovers_when_they_resume()
     );
     let (_, one) = app.get_json("/health/backup").await;
     assert!(one["observed"]["last_heartbeat"].is_string(), "{one}");
+    // No breaker stands between a push check and the heartbeat that ends its outage.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        app.health().await.1["checks"]["backup"]["circuit"],
+        "closed"
+    );
 
     // The job reports in again.
     push("").await;
