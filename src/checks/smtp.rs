@@ -1,7 +1,6 @@
 //! `smtp`: connect and read the banner, `EHLO`, `STARTTLS` when asked (`?tls=starttls`) or TLS
 //! from the start (`smtps://`), `AUTH` when the URL carries credentials, `NOOP`, `QUIT`.
 
-use super::cert::Trust;
 use super::{BuildContext, Check, CheckConfig, FieldError, Outcome};
 use crate::redact::SecretUrl;
 use async_trait::async_trait;
@@ -94,10 +93,7 @@ impl CheckConfig for SmtpConfig {
                     .map_err(|e| FieldError::new("ca_file", format!("{}: {e}", path.display())))?;
                 builder = builder.add_root_certificate(cert);
             }
-            // Only to fail early on an unusable trust setting.
-            Trust::from_options(self.ca_file.as_deref(), self.tls_skip_verify)
-                .client_config()
-                .map_err(|m| FieldError::new("ca_file", m))?;
+
             Some(
                 builder
                     .build_rustls()
