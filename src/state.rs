@@ -105,6 +105,15 @@ impl State {
         &self.inner.checks
     }
 
+    /// The checks' names, in config order (for reads that move them to a blocking task).
+    pub fn names(&self) -> Vec<String> {
+        self.inner
+            .checks
+            .iter()
+            .map(|s| s.def.name.clone())
+            .collect()
+    }
+
     pub fn check(&self, name: &str) -> Option<&CheckSlot> {
         self.inner.by_name.get(name).map(|&i| &self.inner.checks[i])
     }

@@ -125,12 +125,7 @@ pub async fn availability(ctx: ApiContext, q: Query) -> Response<Vec<u8>> {
         Ok(s) => s,
         Err(e) => return views::error(StatusCode::BAD_REQUEST, e),
     };
-    let names: Vec<String> = ctx
-        .state
-        .checks()
-        .iter()
-        .map(|s| s.def.name.clone())
-        .collect();
+    let names = ctx.state.names();
     let now = ctx.store.now();
     let items = ctx
         .store

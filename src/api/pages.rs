@@ -36,12 +36,7 @@ struct StatusPage {
 
 /// `GET /`: the status page. Without the token (when one is set) it hides error messages.
 pub async fn status_page(ctx: ApiContext, authorized: bool) -> Response<Vec<u8>> {
-    let names: Vec<String> = ctx
-        .state
-        .checks()
-        .iter()
-        .map(|s| s.def.name.clone())
-        .collect();
+    let names = ctx.state.names();
     let now = ctx.store.now();
     let availability: Vec<Option<f64>> = ctx
         .store

@@ -257,12 +257,7 @@ fn system_view(ctx: &ApiContext) -> SystemView {
 type StoreFacts = Vec<(Vec<(&'static str, Availability)>, Vec<queries::IncidentRow>)>;
 
 async fn store_facts(ctx: &ApiContext) -> Result<StoreFacts, StoreError> {
-    let names: Vec<String> = ctx
-        .state
-        .checks()
-        .iter()
-        .map(|s| s.def.name.clone())
-        .collect();
+    let names = ctx.state.names();
     let now = ctx.store.now();
     ctx.store
         .read(move |conn| {
