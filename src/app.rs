@@ -52,7 +52,8 @@ impl Application {
         let db_path = config.storage.path.clone();
         let (store, writer_conn) = tokio::task::spawn_blocking(move || Store::open(&db_path))
             .await
-            .context("opening the database")??;
+            .context("opening the database")?
+            .context("storage.path")?;
         let metrics = Arc::new(Metrics::new(&config.checks));
         let state = State::new(config.service.clone(), &config.checks);
 

@@ -25,3 +25,44 @@ pub fn config_failure(errors: &ConfigErrors) -> ExitCode {
     eprintln!("healthmon: {errors}");
     ExitCode::from(EXIT_CONFIG)
 }
+
+/// An error and its causes on one line, each cause once: our errors already print their
+/// source in their own message, so `{:#}` would say it twice.
+pub fn describe(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot open x: {source}")]
+    struct Outer {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let e = anyhow::Error::new(Outer { source: io }).context("could not start");
+        assert_eq!(describe(&e), "could not start: cannot open x: no such file");
+    }
+
+    #[test]
+    fn causes_not_in_the_message_are_kept() {
+        let e = anyhow::anyhow!("inner").context("middle").context("outer");
+        assert_eq!(describe(&e), "outer: middle: inner");
+    }
+}

@@ -13,14 +13,14 @@ pub async fn run(config: Option<&Path>) -> ExitCode {
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(e) => {
-            tracing::error!("Could not start: {e:#}");
+            tracing::error!("Could not start: {}", super::describe(&e));
             return ExitCode::FAILURE;
         }
     };
     match app.run_until_stopped(crate::shutdown::signal()).await {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("Stopped with an error: {e:#}");
+            tracing::error!("Stopped with an error: {}", super::describe(&e));
             ExitCode::FAILURE
         }
     }

@@ -19,10 +19,17 @@ pub type Pool = r2d2::Pool<SqliteConnectionManager>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the database {path}: {source}")]
+    #[error("cannot create the directory {dir} for the database: {source}")]
+    CreateDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    /// Not a `source`: rusqlite's message already says what its own source would repeat
+    /// ("Error code 14: unable to open database file").
+    #[error("cannot open the database {path}: {cause}")]
     Open {
         path: PathBuf,
-        source: rusqlite::Error,
+        cause: rusqlite::Error,
     },
     #[error("cannot migrate the database {path}: {source}")]
     Migrate {
@@ -68,16 +75,14 @@ impl Store {
     /// # Errors
     /// When the file cannot be opened or created, or a migration fails.
     pub fn open(path: &Path) -> Result<(Store, Connection), StoreError> {
-        let open_err = |source| StoreError::Open {
+        let open_err = |cause| StoreError::Open {
             path: path.to_path_buf(),
-            source,
+            cause,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                open_err(rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
-                    Some(format!("cannot create directory {}: {e}", dir.display())),
-                ))
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                dir: dir.to_path_buf(),
+                source,
             })?;
         }
         let mut writer = Connection::open(path).map_err(open_err)?;

@@ -119,3 +119,28 @@ fn every_commented_example_in_the_bundled_monitor_toml_is_valid() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_database_that_cannot_be_created_stops_the_start_naming_storage_path() {
+    let dir = tempfile::tempdir().unwrap();
+    // A regular file where the database's directory should be: fails even as root.
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, "x").unwrap();
+    let db = blocker.join("healthmon.db");
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \"{}\"\n[[check]]\nname = \"mem\"\nkind = \"memory\"\n",
+        db.display()
+    );
+    let (code, stderr) = run_with(&config);
+    assert_eq!(code, 1, "{stderr}");
+    let expected = format!(
+        "storage.path: cannot create the directory {} for the database",
+        blocker.display()
+    );
+    assert!(
+        stderr.contains(&expected),
+        "expected `{expected}` in:\n{stderr}"
+    );
+    // The cause is said once, not once per layer of the error chain.
+    assert_eq!(stderr.matches("os error").count(), 1, "{stderr}");
+}
