@@ -33,7 +33,7 @@ name = "web-$i"
 kind = "http"
 url = "http://127.0.0.1:$NGINX_PORT/hm/$i"
 interval = "1s"
-timeout = "2s"
+timeout = "1s"
 
 EOF2
 done
@@ -51,7 +51,7 @@ if [[ $WITH_MONIT == 1 ]]; then
         echo "set statefile $MDIR/monit.state"
         for ((i = 1; i <= NCHECKS; i++)); do
             echo "check host t$i with address 127.0.0.1"
-            echo "    if failed port $NGINX_PORT protocol http request \"/monit/$i\" with timeout 2 seconds then alert"
+            echo "    if failed port $NGINX_PORT protocol http request \"/monit/$i\" with timeout 1 seconds then alert"
         done
     } >"$MRC"
     chmod 600 "$MRC"

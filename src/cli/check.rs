@@ -4,6 +4,7 @@ use crate::checks::{Observed, Outcome, Status};
 use crate::config::{duration, CheckDef};
 use crate::state;
 use serde::Serialize;
+use std::fmt::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -96,7 +97,7 @@ fn print_json(overall: Status, ran: &[Ran]) {
         checks: crate::api::views::Ordered(checks),
     };
     match serde_json::to_string_pretty(&body) {
-        Ok(s) => println!("{s}"),
+        Ok(s) => super::emit(&format!("{s}\n")),
         Err(e) => eprintln!("healthmon: cannot print JSON: {e}"),
     }
 }
@@ -109,7 +110,10 @@ fn print_table(overall: Status, ran: &[Ran]) {
         Status::Unhealthy => "CRITICAL",
         Status::Unknown => "UNKNOWN",
     };
-    println!(
+    // Built whole, then written once: see `emit`.
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "{word}: {} checks, {} healthy, {} degraded, {} unhealthy",
         ran.len(),
         count(Status::Healthy),
@@ -117,6 +121,7 @@ fn print_table(overall: Status, ran: &[Ran]) {
         count(Status::Unhealthy)
     );
     if ran.is_empty() {
+        super::emit(&out);
         return;
     }
     let width = ran
@@ -125,7 +130,8 @@ fn print_table(overall: Status, ran: &[Ran]) {
         .max()
         .unwrap_or(5)
         .max(5);
-    println!(
+    let _ = writeln!(
+        out,
         "{:<10} {:<width$} {:<8} {:>10}  MESSAGE",
         "STATUS", "CHECK", "KIND", "TIME"
     );
@@ -135,7 +141,8 @@ fn print_table(overall: Status, ran: &[Ran]) {
         } else {
             r.def.name.clone()
         };
-        println!(
+        let _ = writeln!(
+            out,
             "{:<10} {:<width$} {:<8} {:>8.1}ms  {}",
             r.outcome.status.as_str(),
             name,
@@ -144,5 +151,6 @@ fn print_table(overall: Status, ran: &[Ran]) {
             r.outcome.message.as_deref().unwrap_or("")
         );
     }
-    println!("(* critical)");
+    let _ = writeln!(out, "(* critical)");
+    super::emit(&out);
 }

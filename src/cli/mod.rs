@@ -26,6 +26,21 @@ pub fn config_failure(errors: &ConfigErrors) -> ExitCode {
     ExitCode::from(EXIT_CONFIG)
 }
 
+/// Writes a command's output to stdout. Unlike `println!`, a reader that went away
+/// (`healthmon validate | head -3`) ends the output quietly instead of a panic.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("healthmon: cannot write the output: {e}");
+        }
+    }
+}
+
 /// An error and its causes on one line, each cause once: our errors already print their
 /// source in their own message, so `{:#}` would say it twice.
 pub fn describe(e: &anyhow::Error) -> String {

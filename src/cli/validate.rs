@@ -1,6 +1,7 @@
 //! `healthmon validate`: parse and build the config, print what would run.
 
-use crate::config::duration;
+use crate::config::{duration, Config};
+use std::fmt::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -9,12 +10,21 @@ pub fn run(config: Option<&Path>) -> ExitCode {
         Ok(c) => c,
         Err(e) => return super::config_failure(&e),
     };
-    println!("{} is valid.", config.source.display());
-    println!(
+    let mut out = String::new();
+    describe(&config, &mut out);
+    super::emit(&out);
+    ExitCode::SUCCESS
+}
+
+fn describe(config: &Config, out: &mut String) {
+    let _ = writeln!(out, "{} is valid.", config.source.display());
+    let _ = writeln!(
+        out,
         "  service   {} ({})",
         config.service.name, config.service.environment
     );
-    println!(
+    let _ = writeln!(
+        out,
         "  server    http://{}{}",
         config.server.listen,
         if config.server.token.is_some() {
@@ -23,14 +33,18 @@ pub fn run(config: Option<&Path>) -> ExitCode {
             ""
         }
     );
-    println!(
+    let _ = writeln!(
+        out,
         "  storage   {} (raw results kept {})",
         config.storage.path.display(),
         duration::format(config.storage.retention)
     );
-    println!("  checks    {}", config.checks.len());
+    let _ = writeln!(out, "  checks    {}", config.checks.len());
+    for warning in config.warnings() {
+        let _ = writeln!(out, "  warning   {warning}");
+    }
     if config.checks.is_empty() {
-        return ExitCode::SUCCESS;
+        return;
     }
     let width = config
         .checks
@@ -39,13 +53,15 @@ pub fn run(config: Option<&Path>) -> ExitCode {
         .max()
         .unwrap_or(4)
         .max(4);
-    println!();
-    println!(
+    let _ = writeln!(out,);
+    let _ = writeln!(
+        out,
         "{:<width$} {:<8} {:<22} {:<8} {:<8} TARGET",
         "NAME", "KIND", "SCHEDULE", "TIMEOUT", "CRITICAL"
     );
     for c in &config.checks {
-        println!(
+        let _ = writeln!(
+            out,
             "{:<width$} {:<8} {:<22} {:<8} {:<8} {}",
             c.name,
             c.kind,
@@ -55,5 +71,4 @@ pub fn run(config: Option<&Path>) -> ExitCode {
             c.target
         );
     }
-    ExitCode::SUCCESS
 }

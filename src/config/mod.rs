@@ -60,6 +60,27 @@ pub struct Config {
     pub push: PushTokens,
 }
 
+impl Config {
+    /// Settings that are valid but probably not what was meant; `validate` prints them and
+    /// `run` logs them.
+    pub fn warnings(&self) -> Vec<String> {
+        self.checks
+            .iter()
+            // A passive check's timeout bounds nothing that can hang.
+            .filter(|c| c.check.evaluate_every().is_none())
+            .filter(|c| c.timeout > c.schedule.nominal_interval())
+            .map(|c| {
+                format!(
+                    "check[{}].timeout: {} is longer than the check's interval ({}); while a probe hangs, the runs that fall due are skipped (healthmon_check_missed_runs_total)",
+                    c.index,
+                    duration::format(c.timeout),
+                    duration::format(c.schedule.nominal_interval())
+                )
+            })
+            .collect()
+    }
+}
+
 /// `[service]`: who is being monitored; shown in `/status`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -177,11 +198,9 @@ struct CommonFields {
     #[serde(default, deserialize_with = "duration::deserialize_opt")]
     interval: Option<Duration>,
     cron: Option<String>,
-    #[serde(
-        default = "default_timeout",
-        deserialize_with = "duration::deserialize"
-    )]
-    timeout: Duration,
+    /// Unset: 5 s, or the interval when that is shorter (see `build_check`).
+    #[serde(default, deserialize_with = "duration::deserialize_opt")]
+    timeout: Option<Duration>,
     #[serde(default = "default_failure_threshold")]
     failure_threshold: u32,
     #[serde(default = "default_success_threshold")]
@@ -217,8 +236,10 @@ fn default_max_concurrent() -> usize {
 fn default_interval() -> Duration {
     Duration::from_secs(30)
 }
-fn default_timeout() -> Duration {
-    Duration::from_secs(5)
+/// The timeout of a check that sets none: 5 s, but never longer than its interval, so a
+/// hanging probe by default never makes the next run skip.
+fn default_timeout(interval: Duration) -> Duration {
+    Duration::from_secs(5).min(interval)
 }
 fn default_failure_threshold() -> u32 {
     3
@@ -551,7 +572,11 @@ fn build_check(
             }
         }
     };
-    if common.timeout.is_zero() {
+    let interval = schedule
+        .as_ref()
+        .map_or_else(default_interval, Schedule::nominal_interval);
+    let timeout = common.timeout.unwrap_or_else(|| default_timeout(interval));
+    if timeout.is_zero() {
         errors.push(ConfigError::invalid(
             format!("{path}.timeout"),
             format!("expected {} greater than 0", duration::EXPECTED),
@@ -570,10 +595,7 @@ fn build_check(
         ));
     }
 
-    let interval = schedule
-        .as_ref()
-        .map_or_else(default_interval, Schedule::nominal_interval);
-    let ctx = BuildContext::new(&common.name, common.timeout, interval, shared);
+    let ctx = BuildContext::new(&common.name, timeout, interval, shared);
     let check = match kind.build(specific, &ctx, path) {
         Ok(c) => Some(c),
         Err(e) => {
@@ -599,7 +621,7 @@ fn build_check(
                 critical: common.critical,
                 description: common.description,
                 schedule,
-                timeout: common.timeout,
+                timeout,
                 failure_threshold: common.failure_threshold,
                 success_threshold: common.success_threshold,
                 max_backoff: common.max_backoff.max(nominal),

@@ -158,3 +158,36 @@ fn a_push_check_is_evaluated_more_often_than_its_heartbeat_period() {
     );
     assert_eq!(c.checks[0].check.thresholds()["expected_every"], "1d");
 }
+
+#[test]
+fn the_default_timeout_is_5s_but_never_longer_than_the_interval() {
+    let c = parse_str(
+        "[[check]]\nname = \"a\"\nkind = \"memory\"\ninterval = \"1s\"\n[[check]]\nname = \"b\"\nkind = \"memory\"\n[[check]]\nname = \"c\"\nkind = \"memory\"\ninterval = \"3s\"\ntimeout = \"2s\"\n",
+    )
+    .unwrap();
+    let timeouts: Vec<Duration> = c.checks.iter().map(|d| d.timeout).collect();
+    assert_eq!(
+        timeouts,
+        [
+            Duration::from_secs(1),
+            Duration::from_secs(5),
+            Duration::from_secs(2)
+        ]
+    );
+    assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+}
+
+#[test]
+fn a_timeout_longer_than_the_interval_is_accepted_with_a_warning() {
+    let c = parse_str(
+        "[[check]]\nname = \"a\"\nkind = \"memory\"\n[[check]]\nname = \"slow\"\nkind = \"memory\"\ninterval = \"5s\"\ntimeout = \"30s\"\n",
+    )
+    .unwrap();
+    let warnings = c.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("check[1].timeout: 30s is longer than the check's interval (5s)"),
+        "{}",
+        warnings[0]
+    );
+}

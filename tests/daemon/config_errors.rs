@@ -58,6 +58,19 @@ fn validate_prints_what_would_run() {
 }
 
 #[test]
+fn validate_warns_about_a_timeout_longer_than_the_interval_and_still_exits_0() {
+    let config = TestConfig::new(
+        "[[check]]\nname = \"slow\"\nkind = \"memory\"\ninterval = \"5s\"\ntimeout = \"30s\"\n",
+    );
+    let (code, stdout, _) = run_cli(&["validate", "-c", config.path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("warning   check[0].timeout: 30s is longer than the check's interval (5s)"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn the_bundled_monitor_toml_is_valid() {
     let bundled = concat!(env!("CARGO_MANIFEST_DIR"), "/monitor.toml");
     let (code, stdout, stderr) = run_cli(&["validate", "-c", bundled]);
@@ -143,4 +156,21 @@ fn a_database_that_cannot_be_created_stops_the_start_naming_storage_path() {
     );
     // The cause is said once, not once per layer of the error chain.
     assert_eq!(stderr.matches("os error").count(), 1, "{stderr}");
+}
+
+#[test]
+fn validate_into_a_closed_pipe_ends_quietly() {
+    // As in `healthmon validate | head -1`: the reader is gone before the output is written.
+    let bundled = concat!(env!("CARGO_MANIFEST_DIR"), "/monitor.toml");
+    let mut child = std::process::Command::new(BIN)
+        .args(["validate", "-c", bundled])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
