@@ -27,32 +27,28 @@ pub async fn run(url: Option<&str>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match client.get(&target).send().await {
-        Ok(r) if r.status().is_success() => {
-            println!(
-                "{} {}",
-                r.status().as_u16(),
-                crate::redact::redact_url(&target)
-            );
-            ExitCode::SUCCESS
-        }
-        Ok(r) => {
-            println!(
-                "{} {}",
-                r.status().as_u16(),
-                crate::redact::redact_url(&target)
-            );
-            ExitCode::FAILURE
-        }
+    let safe = crate::redact::redact_url(&target);
+    let (line, code) = match client.get(&target).send().await {
+        Ok(r) => (
+            format!("{} {safe}", r.status().as_u16()),
+            if r.status().is_success() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            },
+        ),
         Err(e) => {
-            println!(
-                "unreachable {}: {}",
-                crate::redact::redact_url(&target),
-                e.without_url()
-            );
-            ExitCode::FAILURE
+            // reqwest's own message is "error sending request"; the root cause says why.
+            let e = e.without_url();
+            let mut root: &dyn std::error::Error = &e;
+            while let Some(next) = root.source() {
+                root = next;
+            }
+            (format!("unreachable {safe}: {root}"), ExitCode::FAILURE)
         }
-    }
+    };
+    super::emit(&format!("{line}\n"));
+    code
 }
 
 #[cfg(test)]

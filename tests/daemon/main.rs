@@ -13,6 +13,7 @@ mod deps_tls;
 mod failures;
 mod helpers;
 mod http_extras;
+mod probe_command;
 mod probes;
 mod push;
 mod resilience;
