@@ -5,6 +5,7 @@
 //! returns, so logs, API output, pages and errors never see a password.
 
 use std::fmt;
+use std::sync::{PoisonError, RwLock};
 
 /// Stands in for every secret we remove.
 pub const MASK: &str = "***";
@@ -197,6 +198,37 @@ impl Secrets {
     }
 }
 
+impl Secrets {
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+}
+
+/// Every secret of the loaded config, removed from each log line. Our own messages never
+/// hold one, but drivers log what they were given at debug and trace (async-nats prints
+/// its CONNECT, password included), and `HEALTHMON_LOG=trace` must stay safe to paste.
+static LOG_SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Adds `secrets` to those removed from every log line.
+pub fn hide_in_logs<'a>(secrets: impl IntoIterator<Item = &'a str>) {
+    let mut all = LOG_SECRETS.write().unwrap_or_else(PoisonError::into_inner);
+    for secret in secrets {
+        // As for messages: masking every "a" of a log would hide the log, not the secret.
+        if secret.len() >= 3 && !all.iter().any(|s| s == secret) {
+            all.push(secret.to_string());
+        }
+    }
+    all.sort_by_key(|s| std::cmp::Reverse(s.len()));
+}
+
+/// `line` without the secrets given to [`hide_in_logs`]; `None` when it holds none.
+pub fn scrub_log_line(line: &str) -> Option<String> {
+    let all = LOG_SECRETS.read().unwrap_or_else(PoisonError::into_inner);
+    all.iter()
+        .any(|s| line.contains(s.as_str()))
+        .then(|| scrub(line, &all))
+}
+
 impl fmt::Debug for Secrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Secrets({} hidden)", self.0.len())
@@ -268,6 +300,16 @@ mod tests {
             "SecretUrl(\"amqp://guest:***@127.0.0.1:5672/%2f\")"
         );
         assert_eq!(url.to_string(), "amqp://guest:***@127.0.0.1:5672/%2f");
+    }
+
+    #[test]
+    fn log_lines_lose_the_registered_secrets() {
+        hide_in_logs(["s3cr3t-for-log-test", "s3cr3t"]);
+        assert_eq!(
+            scrub_log_line("CONNECT pass: Some(\"s3cr3t-for-log-test\") and s3cr3t").as_deref(),
+            Some("CONNECT pass: Some(\"***\") and ***")
+        );
+        assert_eq!(scrub_log_line("nothing to hide"), None);
     }
 
     #[test]

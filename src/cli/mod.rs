@@ -17,7 +17,9 @@ pub const EXIT_CONFIG: u8 = 3;
 /// # Errors
 /// Every problem in the file, with key paths.
 pub fn load_config(cli: Option<&Path>) -> Result<Config, ConfigErrors> {
-    config::load(&config::locate(cli))
+    let config = config::load(&config::locate(cli))?;
+    crate::redact::hide_in_logs(config.secrets());
+    Ok(config)
 }
 
 /// Prints config errors and returns exit code 3.

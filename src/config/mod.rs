@@ -61,6 +61,14 @@ pub struct Config {
 }
 
 impl Config {
+    /// Every secret the config holds: passwords and tokens of the checks, the server token.
+    pub fn secrets(&self) -> impl Iterator<Item = &str> {
+        self.checks
+            .iter()
+            .flat_map(|c| c.secrets.iter())
+            .chain(self.server.token.as_ref().map(Secret::expose))
+    }
+
     /// Settings that are valid but probably not what was meant; `validate` prints them and
     /// `run` logs them.
     pub fn warnings(&self) -> Vec<String> {

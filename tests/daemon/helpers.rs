@@ -63,12 +63,17 @@ pub struct TestApp {
 
 /// Starts `healthmon run` on `config` and waits until it listens.
 pub async fn spawn_app(config: TestConfig) -> TestApp {
+    spawn_app_logging(config, "healthmon=debug").await
+}
+
+/// [`spawn_app`] with `HEALTHMON_LOG` set to `filter`.
+pub async fn spawn_app_logging(config: TestConfig, filter: &str) -> TestApp {
     healthmon::install_tls_provider();
     let mut child = KillOnDrop(
         Command::new(BIN)
             .args(["run", "-c"])
             .arg(&config.path)
-            .env("HEALTHMON_LOG", "healthmon=debug")
+            .env("HEALTHMON_LOG", filter)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
