@@ -53,7 +53,7 @@ fn describe(config: &Config, out: &mut String) {
         .max()
         .unwrap_or(4)
         .max(4);
-    let _ = writeln!(out,);
+    out.push('\n');
     let _ = writeln!(
         out,
         "{:<width$} {:<8} {:<22} {:<8} {:<8} TARGET",

@@ -245,7 +245,7 @@ fn default_interval() -> Duration {
     Duration::from_secs(30)
 }
 /// The timeout of a check that sets none: 5 s, but never longer than its interval, so a
-/// hanging probe by default never makes the next run skip.
+/// hanging probe by default is cut before it can hold up the runs after it.
 fn default_timeout(interval: Duration) -> Duration {
     Duration::from_secs(5).min(interval)
 }
