@@ -94,6 +94,11 @@ async fn not_even_the_drivers_trace_logs_show_a_password() {
     )
     .await;
     app.wait_for_first_results().await;
+    // The log is read by another thread; give it a moment to catch up with the result.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !app.log().contains("CONNECT") && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let log = app.log();
     assert!(
         log.contains("CONNECT") && log.contains("***"),
