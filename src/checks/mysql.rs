@@ -9,7 +9,7 @@ use super::{BuildContext, Check, CheckConfig, FieldError, Observed, Outcome};
 use crate::redact::SecretUrl;
 use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, OptsBuilder, Row, SslOpts, Value};
+use mysql_async::{Conn, Opts, OptsBuilder, Row, Value};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -54,16 +54,12 @@ impl CheckConfig for MysqlConfig {
         })?;
         let mut builder = OptsBuilder::from_opts(parsed.clone())
             .wait_timeout(Some(ctx.timeout.as_secs().max(1) as usize));
-        if let Some(ssl) = parsed.ssl_opts() {
-            let mut ssl = ssl
-                .clone()
+        // TLS when the URL asks for it, or when a TLS option implies it.
+        let url_ssl = parsed.ssl_opts().cloned();
+        if url_ssl.is_some() || self.tls_skip_verify || self.ca_file.is_some() {
+            let mut ssl = url_ssl
+                .unwrap_or_default()
                 .with_danger_accept_invalid_certs(self.tls_skip_verify);
-            if let Some(ca) = &self.ca_file {
-                ssl = ssl.with_root_certs(vec![ca.clone().into()]);
-            }
-            builder = builder.ssl_opts(ssl);
-        } else if self.tls_skip_verify || self.ca_file.is_some() {
-            let mut ssl = SslOpts::default().with_danger_accept_invalid_certs(self.tls_skip_verify);
             if let Some(ca) = &self.ca_file {
                 ssl = ssl.with_root_certs(vec![ca.clone().into()]);
             }

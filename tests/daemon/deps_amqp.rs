@@ -14,6 +14,21 @@ async fn connect() -> Connection {
         .expect("RabbitMQ (run scripts/services)")
 }
 
+/// A connection and a channel on which `queue` is declared.
+async fn declare(queue: &str) -> (Connection, lapin::Channel) {
+    let conn = connect().await;
+    let channel = conn.create_channel().await.unwrap();
+    channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    (conn, channel)
+}
+
 fn config(queue: &str, extra: &str) -> String {
     format!("[[check]]\nname = \"broker\"\nkind = \"amqp\"\nurl = \"{}\"\nqueues = [\"{queue}\"]\n{extra}", amqp_url())
 }
@@ -21,16 +36,7 @@ fn config(queue: &str, extra: &str) -> String {
 #[tokio::test]
 async fn a_queue_filled_past_crit_is_unhealthy_and_healthy_once_drained() {
     let queue = format!("healthmon-test-depth-{}", std::process::id());
-    let conn = connect().await;
-    let channel = conn.create_channel().await.unwrap();
-    channel
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let (_conn, channel) = declare(&queue).await;
     channel.confirm_select(Default::default()).await.unwrap();
     for _ in 0..25 {
         channel
@@ -74,16 +80,7 @@ async fn a_queue_filled_past_crit_is_unhealthy_and_healthy_once_drained() {
 #[tokio::test]
 async fn a_queue_without_its_workers_is_unhealthy() {
     let queue = format!("healthmon-test-workers-{}", std::process::id());
-    let conn = connect().await;
-    let channel = conn.create_channel().await.unwrap();
-    channel
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let (_conn, channel) = declare(&queue).await;
     let (_, body) = check_once(&config(&queue, "min_consumers = 1\n"));
     assert_eq!(body["checks"]["broker"]["status"], "unhealthy", "{body}");
     assert!(

@@ -3,37 +3,27 @@
 use crate::helpers::*;
 use warp::Filter;
 
+/// 200 "hi" when the Authorization header is `expected`, 401 otherwise.
+fn guarded(
+    expected: &'static str,
+) -> impl warp::Filter<Extract = (impl warp::Reply,), Error = warp::Rejection> + Clone {
+    warp::header::optional::<String>("authorization").map(move |auth: Option<String>| {
+        let status = if auth.as_deref() == Some(expected) {
+            warp::http::StatusCode::OK
+        } else {
+            warp::http::StatusCode::UNAUTHORIZED
+        };
+        warp::reply::with_status("hi", status)
+    })
+}
+
 async fn api_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
     let status = warp::path!("status").map(|| {
         warp::reply::json(&serde_json::json!({"status": "UP", "workers": 3, "db": {"ok": true}}))
     });
-    let basic = warp::path!("basic")
-        .and(warp::header::optional::<String>("authorization"))
-        .map(|auth: Option<String>| {
-            // "monitor:s3cret"
-            let ok = auth.as_deref() == Some("Basic bW9uaXRvcjpzM2NyZXQ=");
-            warp::reply::with_status(
-                "hi",
-                if ok {
-                    warp::http::StatusCode::OK
-                } else {
-                    warp::http::StatusCode::UNAUTHORIZED
-                },
-            )
-        });
-    let bearer = warp::path!("bearer")
-        .and(warp::header::optional::<String>("authorization"))
-        .map(|auth: Option<String>| {
-            let ok = auth.as_deref() == Some("Bearer t0ken-t0ken");
-            warp::reply::with_status(
-                "hi",
-                if ok {
-                    warp::http::StatusCode::OK
-                } else {
-                    warp::http::StatusCode::UNAUTHORIZED
-                },
-            )
-        });
+    // "monitor:s3cret"
+    let basic = warp::path!("basic").and(guarded("Basic bW9uaXRvcjpzM2NyZXQ="));
+    let bearer = warp::path!("bearer").and(guarded("Bearer t0ken-t0ken"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     (
