@@ -181,7 +181,9 @@ EOF
 # start_healthmon CONFIG LOG: sets HM_PID and HM_URL once it logs "Listening.".
 start_healthmon() {
     local conf=$1 logf=$2
-    HEALTHMON_LOG=${HEALTHMON_LOG:-info} "$HM_BIN" run -c "$conf" 2>"$logf" >/dev/null &
+    # The daemon's own default filter (info, and quiet about clients that hang up mid-request,
+    # which wrk does at the end of every run); an exported HEALTHMON_LOG still applies.
+    "$HM_BIN" run -c "$conf" 2>"$logf" >/dev/null &
     HM_PID=$!
     track "$HM_PID"
     local i
@@ -367,4 +369,81 @@ thread_breakdown() {
         {d[$2] += $3 - b[$1]; n[$2]++}
         END {for (k in d) if (d[k] > 0) printf "%d %s %d ms (%d threads)\n", d[k], k, d[k] * 1000 / hz, n[k]}' "$1" "$2" |
         sort -nr | cut -d' ' -f2- | paste -sd';' | sed 's/;/; /g'
+}
+
+# ---------------------------------------------------------------------------------------
+# Vigil (vigil-server on crates.io), the Rust status page the issue quotes as a peer: it polls
+# HTTP replicas and answers /status/text (7 bytes) and /status/report (JSON). Optional: used
+# when $VIGIL_BIN or bench/.peers/bin/vigil exists (`bash bench/setup.sh --with-vigil`
+# installs it); PEER_VIGIL=0 leaves it out.
+VIGIL_VERSION=1.29.0
+resolve_vigil() {
+    VIGIL=
+    [[ ${PEER_VIGIL:-1} == 1 ]] || return 0
+    local bin=${VIGIL_BIN:-$BENCH_DIR/.peers/bin/vigil}
+    local assets=${VIGIL_ASSETS:-$BENCH_DIR/.peers/vigil-assets}
+    if [[ -x $bin && -d $assets/templates ]]; then
+        VIGIL=$bin
+        VIGIL_ASSETS_DIR=$assets
+    else
+        log "Vigil not installed (bash bench/setup.sh --with-vigil): measuring without it"
+    fi
+}
+
+# write_vigil_config FILE PORT POLL_INTERVAL_S URL...: one poll node per URL.
+write_vigil_config() {
+    local file=$1 port=$2 every=$3
+    shift 3
+    {
+        cat <<EOF2
+[server]
+log_level = "warn"
+inet = "127.0.0.1:$port"
+workers = $(nproc)
+manager_token = "bench-manager"
+reporter_token = "bench-reporter"
+
+[assets]
+path = "$VIGIL_ASSETS_DIR"
+
+[branding]
+page_title = "bench"
+page_url = "http://127.0.0.1:$port/"
+company_name = "bench"
+icon_color = "#000000"
+icon_url = "http://127.0.0.1:$port/icon.png"
+logo_color = "#000000"
+logo_url = "http://127.0.0.1:$port/logo.svg"
+website_url = "http://127.0.0.1:$port/"
+support_url = "mailto:bench@example.com"
+
+[metrics]
+poll_interval = $every
+poll_retry = 0
+poll_retry_wait = 0
+poll_delay_dead = 1
+poll_delay_sick = 1
+poll_parallelism = 1
+
+[probe]
+
+[[probe.service]]
+id = "web"
+label = "Web"
+EOF2
+        local i=0 url
+        for url in "$@"; do
+            i=$((i + 1))
+            printf '\n[[probe.service.node]]\nid = "n%d"\nlabel = "node %d"\nmode = "poll"\nreplicas = ["%s"]\n' "$i" "$i" "$url"
+        done
+    } >"$file"
+}
+
+# start_vigil CONFIG LOG PORT: sets VIGIL_PID once it listens.
+start_vigil() {
+    "$VIGIL" -c "$1" >"$2" 2>&1 &
+    VIGIL_PID=$!
+    track "$VIGIL_PID"
+    wait_port 127.0.0.1 "$3" 30 || die "Vigil did not listen on $3: $(tail -5 "$2")"
+    log "Vigil $VIGIL_VERSION (pid $VIGIL_PID) on 127.0.0.1:$3"
 }

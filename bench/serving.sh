@@ -8,7 +8,14 @@
 # SERVING_STEAL_MAX (% of a core; a run with more CPU stolen by the hypervisor or taken by
 # other processes is repeated, up to SERVING_RETRIES=6 times per endpoint),
 # SERVING_BASELINE=0 to skip the reference runs (a bare warp route built from
-# bench/baseline-warp, or BASELINE_BIN, and nginx's `return 200`); plus those in lib.sh.
+# bench/baseline-warp, or BASELINE_BIN, and nginx's `return 200`); PEER_VIGIL=0 to leave out
+# Vigil (measured when installed: its /status/text and /status/report with as many poll nodes
+# as healthmon has checks); plus those in lib.sh.
+#
+# The targets are the issue's figures for a machine on which Vigil answers /status/text at
+# 150,000 req/s and a 13 kB report at 35,000. The same targets relative to Vigil in the same
+# run, for a machine of another speed: /health/live >= 0.67x Vigil's /status/text (100/150),
+# /health >= 1.14x Vigil's /status/report (40/35).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need wrk curl nginx python3
 
@@ -20,6 +27,7 @@ STEAL_MAX=${SERVING_STEAL_MAX:-10}
 RETRIES=${SERVING_RETRIES:-6}
 
 resolve_binary
+resolve_vigil
 start_nginx "$BENCH_TMP/nginx" off
 
 CONF=$BENCH_TMP/monitor.toml
@@ -135,6 +143,26 @@ if [[ ${SERVING_BASELINE:-1} == 1 ]]; then
     read -r n_rps n_p50 n_p99 n_cpu n_wrk n_steal n_irq n_oth _ <<<"$RESULT"
 fi
 
+if [[ -n $VIGIL ]]; then
+    VPORT=$(free_port)
+    vurls=()
+    for ((i = 1; i <= NCHECKS; i++)); do vurls+=("http://127.0.0.1:$NGINX_PORT/vigil/$i"); done
+    write_vigil_config "$BENCH_TMP/vigil.cfg" "$VPORT" 10 "${vurls[@]}"
+    start_vigil "$BENCH_TMP/vigil.cfg" "$BENCH_TMP/vigil.log" "$VPORT"
+    sleep 3 # its first poll of every node
+    [[ $(curl -s "http://127.0.0.1:$VPORT/status/text") == healthy ]] ||
+        die "Vigil /status/text is not healthy: $(curl -s "http://127.0.0.1:$VPORT/status/text")"
+    v_text_bytes=$(curl -s "http://127.0.0.1:$VPORT/status/text" | wc -c)
+    v_report_bytes=$(curl -s "http://127.0.0.1:$VPORT/status/report" | wc -c)
+    bench_url vigil-text "http://127.0.0.1:$VPORT/status/text" "$VIGIL_PID"
+    read -r vt_rps vt_p50 vt_p99 vt_cpu vt_wrk vt_steal vt_irq vt_oth _ <<<"$RESULT"
+    vt_all=$ALL_RUNS
+    bench_url vigil-report "http://127.0.0.1:$VPORT/status/report" "$VIGIL_PID"
+    read -r vr_rps vr_p50 vr_p99 vr_cpu vr_wrk vr_steal vr_irq vr_oth _ <<<"$RESULT"
+    vr_all=$ALL_RUNS
+    kill "$VIGIL_PID"
+fi
+
 # The daemon must still be healthy and its log free of errors.
 kill -0 "$HM_PID" || die "healthmon died during the benchmark"
 stop_healthmon "$BENCH_TMP/healthmon.log"
@@ -156,12 +184,22 @@ if [[ ${SERVING_BASELINE:-1} == 1 ]]; then
     echo "bare warp /health/live  $(printf '%9s %8s %8s %8s %7s %7s %7s %7s' "$w_rps" "$w_p50" "$w_p99" "$w_cpu" "$w_wrk" "$w_steal" "$w_irq" "$w_oth")     (median of $RUNS)"
     echo "nginx return 200 (1 wkr)$(printf '%9s %8s %8s %8s %7s %7s %7s %7s' "$n_rps" "$n_p50" "$n_p99" "$n_cpu" "$n_wrk" "$n_steal" "$n_irq" "$n_oth")     (1 run)"
 fi
+if [[ -n $VIGIL ]]; then
+    echo "peer: Vigil $VIGIL_VERSION (actix-web, $(nproc) workers, $NCHECKS poll nodes), same machine and wrk settings:"
+    echo "Vigil /status/text      $(printf '%9s %8s %8s %8s %7s %7s %7s %7s' "$vt_rps" "$vt_p50" "$vt_p99" "$vt_cpu" "$vt_wrk" "$vt_steal" "$vt_irq" "$vt_oth")     ($vt_all; $v_text_bytes bytes)"
+    echo "Vigil /status/report    $(printf '%9s %8s %8s %8s %7s %7s %7s %7s' "$vr_rps" "$vr_p50" "$vr_p99" "$vr_cpu" "$vr_wrk" "$vr_steal" "$vr_irq" "$vr_oth")     ($vr_all; $v_report_bytes bytes)"
+fi
 cat <<EOF2
 
 /health/live >= 100000 req/s : $(verdict "$live_rps >= 100000")
 /health/live p99 < 5 ms      : $(verdict "$live_p99 < 5")
 /health      >= 40000 req/s  : $(verdict "$h_rps >= 40000")
 /health      p99 < 5 ms      : $(verdict "$h_p99 < 5")
+$(if [[ -n $VIGIL ]]; then
+    echo "relative to Vigil in the same run (the issue's targets over its Vigil figures):"
+    echo "/health/live >= 0.67x Vigil /status/text   : $(verdict "$live_rps >= 100 / 150 * $vt_rps")  ($(calc "round($live_rps / $vt_rps, 2)")x)"
+    echo "/health      >= 1.14x Vigil /status/report : $(verdict "$h_rps >= 40 / 35 * $vr_rps")  ($(calc "round($h_rps / $vr_rps, 2)")x)"
+fi)
 exit code on SIGTERM: $HM_EXIT
 $(show_warnings "$BENCH_TMP/healthmon.log")
 EOF2

@@ -4,7 +4,17 @@
 #   nginx    the probed target (all scripts); only its binary is used, with configs in temp dirs
 #   monit    the peer compared with in probe-cost.sh
 #   curl, python3, procps (pgrep)
+# With --with-vigil it also builds Vigil (vigil-server from crates.io, the Rust status page the
+# issue quotes as a peer) into bench/.peers: about 10 minutes on 2 cores, once.
 set -euo pipefail
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+WITH_VIGIL=0
+for arg in "$@"; do
+    case $arg in
+    --with-vigil) WITH_VIGIL=1 ;;
+    *) echo "usage: setup.sh [--with-vigil]" >&2; exit 2 ;;
+    esac
+done
 
 missing=()
 for pkg_cmd in wrk:wrk nginx:nginx monit:monit curl:curl python3:python3 procps:pgrep; do
@@ -34,3 +44,20 @@ command -v cargo >/dev/null || echo "note: cargo not found; set HEALTHMON_BIN to
 wrk --version 2>&1 | head -1 || true
 nginx -v 2>&1
 monit -V | head -1
+
+if ((WITH_VIGIL)); then
+    VIGIL_VERSION=1.29.0
+    PEERS=$BENCH_DIR/.peers
+    if [[ ! -x $PEERS/bin/vigil ]]; then
+        command -v cargo >/dev/null || { echo "setup.sh: --with-vigil needs cargo" >&2; exit 1; }
+        echo "building vigil-server $VIGIL_VERSION into $PEERS (takes a while)"
+        # No default features: the notifiers are not measured, and they pull in more C.
+        cargo install vigil-server --version "$VIGIL_VERSION" --locked --no-default-features --root "$PEERS" --quiet
+    fi
+    # The binary needs its templates and assets, which ship in the crate's source.
+    src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/vigil-server-"$VIGIL_VERSION" 2>/dev/null | head -1)
+    [[ -n $src && -d $src/res/assets ]] || { echo "setup.sh: vigil-server $VIGIL_VERSION sources not found in the cargo registry" >&2; exit 1; }
+    rm -rf "$PEERS/vigil-assets"
+    cp -r "$src/res/assets" "$PEERS/vigil-assets"
+    echo "vigil $VIGIL_VERSION: $PEERS/bin/vigil"
+fi
