@@ -102,3 +102,56 @@ async fn basic_and_bearer_auth_are_sent_and_their_secrets_kept() {
         "unhealthy"
     );
 }
+
+/// `/old` redirects to `/new` (200 "arrived"), `/loop` to itself.
+async fn redirecting_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let redirect = |to: &'static str| {
+        warp::reply::with_header(
+            warp::http::StatusCode::FOUND,
+            warp::http::header::LOCATION,
+            to,
+        )
+    };
+    let old = warp::path!("old").map(move || redirect("/new"));
+    let new = warp::path!("new").map(|| "arrived");
+    let looping = warp::path!("loop").map(move || redirect("/loop"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    (
+        addr,
+        tokio::spawn(
+            warp::serve(old.or(new).or(looping))
+                .incoming(listener)
+                .run(),
+        ),
+    )
+}
+
+#[tokio::test]
+async fn redirects_are_followed_unless_switched_off_and_a_loop_is_unhealthy() {
+    let (addr, _server) = redirecting_server().await;
+    let old = format!("http://{addr}/old");
+
+    // Followed by default: the body condition sees the page redirected to.
+    let (code, body) = check_now(&http_check(&old, "body_contains = \"arrived\"")).await;
+    assert_eq!(code, 0, "{body}");
+    assert_eq!(body["checks"]["api"]["observed"]["status_code"], 200);
+
+    // Not followed: the 302 itself is judged, against the accepted codes.
+    let not_followed = "follow_redirects = false\nexpect_status = [200]";
+    let (code, body) = check_now(&http_check(&old, not_followed)).await;
+    assert_eq!(code, 1, "{body}");
+    assert_eq!(body["checks"]["api"]["observed"]["status_code"], 302);
+    assert_eq!(
+        body["checks"]["api"]["message"],
+        "unexpected status 302 Found (expected 200)"
+    );
+    let (code, _) = check_now(&http_check(&old, "follow_redirects = false")).await;
+    assert_eq!(code, 0, "3xx is accepted by default");
+
+    // A redirect loop ends after 10 hops as a failure that says so.
+    let (_, body) = check_now(&http_check(&format!("http://{addr}/loop"), "")).await;
+    assert_eq!(body["checks"]["api"]["status"], "unhealthy", "{body}");
+    let message = body["checks"]["api"]["message"].as_str().unwrap();
+    assert!(message.contains("redirect"), "{message}");
+}
