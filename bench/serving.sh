@@ -55,6 +55,19 @@ log "/health: $nchk (checks, status), $(wc -c <"$BENCH_TMP/health.json") bytes"
 live_bytes=$(curl -s "$HM_URL/health/live" | wc -c)
 health_bytes=$(wc -c <"$BENCH_TMP/health.json")
 
+if [[ -n $VIGIL ]]; then
+    VPORT=$(free_port)
+    vurls=()
+    for ((i = 1; i <= NCHECKS; i++)); do vurls+=("http://127.0.0.1:$NGINX_PORT/vigil/$i"); done
+    write_vigil_config "$BENCH_TMP/vigil.cfg" "$VPORT" 10 "${vurls[@]}"
+    start_vigil "$BENCH_TMP/vigil.cfg" "$BENCH_TMP/vigil.log" "$VPORT"
+    sleep 3 # its first poll of every node
+    [[ $(curl -s "http://127.0.0.1:$VPORT/status/text") == healthy ]] ||
+        die "Vigil /status/text is not healthy: $(curl -s "http://127.0.0.1:$VPORT/status/text")"
+    v_text_bytes=$(curl -s "http://127.0.0.1:$VPORT/status/text" | wc -c)
+    v_report_bytes=$(curl -s "http://127.0.0.1:$VPORT/status/report" | wc -c)
+fi
+
 # parse_wrk FILE -> "rps p50_ms p99_ms non2xx errors"
 parse_wrk() {
     python3 - "$1" <<'PY'
@@ -115,13 +128,44 @@ bench_url() {
     ALL_RUNS=$(printf '%s\n' "${lines[@]}" | awk '{printf "%s%s", sep, $1; sep=", "}')
 }
 
+# median_of LINE...: the line with the median req/s (first field).
+median_of() { printf '%s\n' "$@" | sort -n | sed -n "$((($# + 1) / 2))p"; }
+rps_list() { printf '%s\n' "$@" | awk '{printf "%s%s", sep, $1; sep=", "}'; }
+
+# alternate LABEL_A URL_A PID_A LABEL_B URL_B PID_B: RUNS rounds of one run of A then one of
+# B, so that the machine's drift (±15 % within minutes) falls on both; sets RESULT_A,
+# RESULT_B (median runs) and ALL_A, ALL_B.
+alternate() {
+    local a=() b=() r
+    for ((r = 1; r <= RUNS; r++)); do
+        RUNS=1 bench_url "$1" "$2" "$3"
+        a+=("$RESULT")
+        RUNS=1 bench_url "$4" "$5" "$6"
+        b+=("$RESULT")
+    done
+    RESULT_A=$(median_of "${a[@]}") ALL_A=$(rps_list "${a[@]}")
+    RESULT_B=$(median_of "${b[@]}") ALL_B=$(rps_list "${b[@]}")
+}
+
 TIMEFORMAT='%U %S'
-bench_url live "$HM_URL/health/live" "$HM_PID"
-read -r live_rps live_p50 live_p99 live_cpu live_wrk live_steal live_irq live_oth live_busy <<<"$RESULT"
-live_all=$ALL_RUNS
-bench_url health "$HM_URL/health" "$HM_PID"
-read -r h_rps h_p50 h_p99 h_cpu h_wrk h_steal h_irq h_oth h_busy <<<"$RESULT"
-h_all=$ALL_RUNS
+if [[ -n $VIGIL ]]; then
+    alternate live "$HM_URL/health/live" "$HM_PID" vigil-text "http://127.0.0.1:$VPORT/status/text" "$VIGIL_PID"
+    read -r live_rps live_p50 live_p99 live_cpu live_wrk live_steal live_irq live_oth _ <<<"$RESULT_A"
+    read -r vt_rps vt_p50 vt_p99 vt_cpu vt_wrk vt_steal vt_irq vt_oth _ <<<"$RESULT_B"
+    live_all=$ALL_A vt_all=$ALL_B
+    alternate health "$HM_URL/health" "$HM_PID" vigil-report "http://127.0.0.1:$VPORT/status/report" "$VIGIL_PID"
+    read -r h_rps h_p50 h_p99 h_cpu h_wrk h_steal h_irq h_oth _ <<<"$RESULT_A"
+    read -r vr_rps vr_p50 vr_p99 vr_cpu vr_wrk vr_steal vr_irq vr_oth _ <<<"$RESULT_B"
+    h_all=$ALL_A vr_all=$ALL_B
+    kill "$VIGIL_PID"
+else
+    bench_url live "$HM_URL/health/live" "$HM_PID"
+    read -r live_rps live_p50 live_p99 live_cpu live_wrk live_steal live_irq live_oth _ <<<"$RESULT"
+    live_all=$ALL_RUNS
+    bench_url health "$HM_URL/health" "$HM_PID"
+    read -r h_rps h_p50 h_p99 h_cpu h_wrk h_steal h_irq h_oth _ <<<"$RESULT"
+    h_all=$ALL_RUNS
+fi
 if [[ ${SERVING_BASELINE:-1} == 1 ]]; then
     if [[ -z ${BASELINE_BIN:-} ]]; then
         need cargo
@@ -141,26 +185,6 @@ if [[ ${SERVING_BASELINE:-1} == 1 ]]; then
     kill "$BASE_PID"
     RUNS=1 bench_url nginx "http://127.0.0.1:$NGINX_PORT/" "$NGINX_WORKER_PID"
     read -r n_rps n_p50 n_p99 n_cpu n_wrk n_steal n_irq n_oth _ <<<"$RESULT"
-fi
-
-if [[ -n $VIGIL ]]; then
-    VPORT=$(free_port)
-    vurls=()
-    for ((i = 1; i <= NCHECKS; i++)); do vurls+=("http://127.0.0.1:$NGINX_PORT/vigil/$i"); done
-    write_vigil_config "$BENCH_TMP/vigil.cfg" "$VPORT" 10 "${vurls[@]}"
-    start_vigil "$BENCH_TMP/vigil.cfg" "$BENCH_TMP/vigil.log" "$VPORT"
-    sleep 3 # its first poll of every node
-    [[ $(curl -s "http://127.0.0.1:$VPORT/status/text") == healthy ]] ||
-        die "Vigil /status/text is not healthy: $(curl -s "http://127.0.0.1:$VPORT/status/text")"
-    v_text_bytes=$(curl -s "http://127.0.0.1:$VPORT/status/text" | wc -c)
-    v_report_bytes=$(curl -s "http://127.0.0.1:$VPORT/status/report" | wc -c)
-    bench_url vigil-text "http://127.0.0.1:$VPORT/status/text" "$VIGIL_PID"
-    read -r vt_rps vt_p50 vt_p99 vt_cpu vt_wrk vt_steal vt_irq vt_oth _ <<<"$RESULT"
-    vt_all=$ALL_RUNS
-    bench_url vigil-report "http://127.0.0.1:$VPORT/status/report" "$VIGIL_PID"
-    read -r vr_rps vr_p50 vr_p99 vr_cpu vr_wrk vr_steal vr_irq vr_oth _ <<<"$RESULT"
-    vr_all=$ALL_RUNS
-    kill "$VIGIL_PID"
 fi
 
 # The daemon must still be healthy and its log free of errors.
@@ -185,7 +209,7 @@ if [[ ${SERVING_BASELINE:-1} == 1 ]]; then
     echo "nginx return 200 (1 wkr)$(printf '%9s %8s %8s %8s %7s %7s %7s %7s' "$n_rps" "$n_p50" "$n_p99" "$n_cpu" "$n_wrk" "$n_steal" "$n_irq" "$n_oth")     (1 run)"
 fi
 if [[ -n $VIGIL ]]; then
-    echo "peer: Vigil $VIGIL_VERSION (actix-web, $(nproc) workers, $NCHECKS poll nodes), same machine and wrk settings:"
+    echo "peer: Vigil $VIGIL_VERSION (actix-web, $(nproc) workers, $NCHECKS poll nodes), same wrk settings, runs alternating with healthmon's:"
     echo "Vigil /status/text      $(printf '%9s %8s %8s %8s %7s %7s %7s %7s' "$vt_rps" "$vt_p50" "$vt_p99" "$vt_cpu" "$vt_wrk" "$vt_steal" "$vt_irq" "$vt_oth")     ($vt_all; $v_text_bytes bytes)"
     echo "Vigil /status/report    $(printf '%9s %8s %8s %8s %7s %7s %7s %7s' "$vr_rps" "$vr_p50" "$vr_p99" "$vr_cpu" "$vr_wrk" "$vr_steal" "$vr_irq" "$vr_oth")     ($vr_all; $v_report_bytes bytes)"
 fi
