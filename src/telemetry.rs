@@ -15,13 +15,11 @@ pub fn init(default: &str) {
     let asked = ["HEALTHMON_LOG", "RUST_LOG"]
         .iter()
         .find_map(|var| std::env::var(var).ok().filter(|v| !v.trim().is_empty()));
-    let directives = match asked {
-        Some(asked) => with_quiet_libraries(&asked),
-        None => with_quiet_libraries(&format!("healthmon={default},warn")),
-    };
+    let fallback = with_quiet_libraries(&format!("healthmon={default},warn"));
+    let directives = asked.map_or_else(|| fallback.clone(), |a| with_quiet_libraries(&a));
     let filter = EnvFilter::try_new(&directives).unwrap_or_else(|e| {
         eprintln!("healthmon: ignoring the log filter `{directives}`: {e}");
-        EnvFilter::new(with_quiet_libraries(&format!("healthmon={default},warn")))
+        EnvFilter::new(&fallback)
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

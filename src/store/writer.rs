@@ -436,12 +436,15 @@ static ROLLUP_UPSERT: LazyLock<[String; 2]> =
     LazyLock::new(|| [rollup_upsert(CHUNK), rollup_upsert(1)]);
 
 /// Runs `sql[0]` (CHUNK rows) over full chunks of `rows` and `sql[1]` (one row) over the rest.
-fn execute_chunked<T>(
+fn execute_chunked<'a, T, V>(
     tx: &rusqlite::Transaction<'_>,
     sql: &[String; 2],
-    rows: &[T],
-    values: impl Fn(&T) -> Vec<&dyn rusqlite::ToSql>,
-) -> rusqlite::Result<()> {
+    rows: &'a [T],
+    values: impl Fn(&'a T) -> V,
+) -> rusqlite::Result<()>
+where
+    V: IntoIterator<Item = &'a dyn rusqlite::ToSql>,
+{
     let mut chunks = rows.chunks_exact(CHUNK);
     let mut full = tx.prepare_cached(&sql[0])?;
     for chunk in &mut chunks {
@@ -486,8 +489,8 @@ fn write_batch(conn: &mut Connection, run_id: i64, batch: &Batch) -> rusqlite::R
             })
             .collect();
         execute_chunked(&tx, &LOG_INSERT, &rows, |row| {
-            vec![
-                &row.check_id,
+            [
+                &row.check_id as &dyn rusqlite::ToSql,
                 &row.ts_ms,
                 &row.status,
                 &row.response_us,
@@ -521,7 +524,7 @@ fn write_batch(conn: &mut Connection, run_id: i64, batch: &Batch) -> rusqlite::R
         }
         let rollups: Vec<_> = batch.rollups.rows.iter().collect();
         execute_chunked(&tx, &ROLLUP_UPSERT, &rollups, |(key, d)| {
-            let mut v: Vec<&dyn rusqlite::ToSql> = vec![
+            let head: [&dyn rusqlite::ToSql; 12] = [
                 &key.0,
                 &key.1,
                 &d.probes,
@@ -535,8 +538,8 @@ fn write_batch(conn: &mut Connection, run_id: i64, batch: &Batch) -> rusqlite::R
                 &d.latency_min_us,
                 &d.latency_max_us,
             ];
-            v.extend(d.buckets.iter().map(|b| b as &dyn rusqlite::ToSql));
-            v
+            head.into_iter()
+                .chain(d.buckets.iter().map(|b| b as &dyn rusqlite::ToSql))
         })?;
         tx.prepare_cached("UPDATE runs SET last_seen_ms = max(last_seen_ms, ?2) WHERE id = ?1")?
             .execute(params![run_id, batch.last_seen_ms])?;

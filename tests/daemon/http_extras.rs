@@ -24,15 +24,20 @@ async fn api_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
     // "monitor:s3cret"
     let basic = warp::path!("basic").and(guarded("Basic bW9uaXRvcjpzM2NyZXQ="));
     let bearer = warp::path!("bearer").and(guarded("Bearer t0ken-t0ken"));
+    serve(status.or(basic).or(bearer)).await
+}
+
+/// Serves `routes` on a free loopback port.
+async fn serve<F>(routes: F) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>)
+where
+    F: Filter<Error = warp::Rejection> + Clone + Send + Sync + 'static,
+    F::Extract: warp::Reply,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     (
         addr,
-        tokio::spawn(
-            warp::serve(status.or(basic).or(bearer))
-                .incoming(listener)
-                .run(),
-        ),
+        tokio::spawn(warp::serve(routes).incoming(listener).run()),
     )
 }
 
@@ -115,16 +120,7 @@ async fn redirecting_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<
     let old = warp::path!("old").map(move || redirect("/new"));
     let new = warp::path!("new").map(|| "arrived");
     let looping = warp::path!("loop").map(move || redirect("/loop"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    (
-        addr,
-        tokio::spawn(
-            warp::serve(old.or(new).or(looping))
-                .incoming(listener)
-                .run(),
-        ),
-    )
+    serve(old.or(new).or(looping)).await
 }
 
 #[tokio::test]
