@@ -333,6 +333,10 @@ impl Clients {
             .redirect(redirect)
             .tls_danger_accept_invalid_certs(key.tls_skip_verify)
             .tls_info(true)
+            // A health check reports what happened: no silent retries. (The default policy
+            // only retries HTTP/2 refusals, which never apply here, yet it copies every
+            // request in case it retries.)
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .pool_idle_timeout(Duration::from_secs(90));
         if let Some(path) = &key.ca_file {
             for cert in reqwest::Certificate::from_pem_bundle(&read(path)?)? {
