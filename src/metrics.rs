@@ -5,11 +5,11 @@
 use crate::checks::Status;
 use crate::config::CheckDef;
 use crate::result::CheckResult;
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -30,6 +30,43 @@ struct StatusLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: String,
+}
+
+/// The series of one metric, written in the order they were added: the checks' order in the
+/// config, then healthy, degraded, unhealthy. (A `Family` keeps a hash map, so its series came
+/// out in a different order on every start.) The set of series is fixed at start.
+#[derive(Debug)]
+struct Series<L, M>(Vec<(L, M)>);
+
+impl<L, M> Default for Series<L, M> {
+    fn default() -> Self {
+        Series(Vec::new())
+    }
+}
+
+impl<L, M: Clone> Series<L, M> {
+    /// Adds a series and returns the handle that updates it.
+    fn add(&mut self, labels: L, metric: M) -> M {
+        self.0.push((labels, metric.clone()));
+        metric
+    }
+}
+
+impl<L: EncodeLabelSet, M: EncodeMetric + TypedMetric> EncodeMetric for Series<L, M> {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        for (labels, metric) in &self.0 {
+            metric.encode(encoder.encode_family(labels)?)?;
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        M::TYPE
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 const STATUSES: [Status; 3] = [Status::Healthy, Status::Degraded, Status::Unhealthy];
@@ -63,18 +100,21 @@ pub struct Metrics {
 impl Metrics {
     pub fn new(defs: &[Arc<CheckDef>]) -> Self {
         let mut registry = Registry::with_prefix("healthmon");
-        let runs = Family::<StatusLabels, Counter>::default();
-        let is_status = Family::<StatusLabels, Gauge>::default();
-        let up = Family::<CheckLabels, Gauge>::default();
-        let response_time = Family::<CheckLabels, Gauge<f64, AtomicU64>>::default();
-        let circuit_open = Family::<CheckLabels, Gauge>::default();
-        let skipped = Family::<CheckLabels, Counter>::default();
-        let missed = Family::<CheckLabels, Counter>::default();
-        let build = Family::<BuildLabels, Gauge>::default();
+        let mut runs = Series::<StatusLabels, Counter>::default();
+        let mut is_status = Series::<StatusLabels, Gauge>::default();
+        let mut up = Series::<CheckLabels, Gauge>::default();
+        let mut response_time = Series::<CheckLabels, Gauge<f64, AtomicU64>>::default();
+        let mut circuit_open = Series::<CheckLabels, Gauge>::default();
+        let mut skipped = Series::<CheckLabels, Counter>::default();
+        let mut missed = Series::<CheckLabels, Counter>::default();
+        let mut build = Series::<BuildLabels, Gauge>::default();
         build
-            .get_or_create(&BuildLabels {
-                version: env!("CARGO_PKG_VERSION").into(),
-            })
+            .add(
+                BuildLabels {
+                    version: env!("CARGO_PKG_VERSION").into(),
+                },
+                Gauge::default(),
+            )
             .set(1);
 
         let checks = defs
@@ -90,13 +130,13 @@ impl Metrics {
                     status: s.as_str().into(),
                 };
                 CheckMetrics {
-                    runs: STATUSES.map(|s| runs.get_or_create(&with_status(s)).clone()),
-                    is_status: STATUSES.map(|s| is_status.get_or_create(&with_status(s)).clone()),
-                    up: up.get_or_create(&labels).clone(),
-                    response_time: response_time.get_or_create(&labels).clone(),
-                    circuit_open: circuit_open.get_or_create(&labels).clone(),
-                    skipped: skipped.get_or_create(&labels).clone(),
-                    missed: missed.get_or_create(&labels).clone(),
+                    runs: STATUSES.map(|s| runs.add(with_status(s), Counter::default())),
+                    is_status: STATUSES.map(|s| is_status.add(with_status(s), Gauge::default())),
+                    up: up.add(labels.clone(), Gauge::default()),
+                    response_time: response_time.add(labels.clone(), Gauge::default()),
+                    circuit_open: circuit_open.add(labels.clone(), Gauge::default()),
+                    skipped: skipped.add(labels.clone(), Counter::default()),
+                    missed: missed.add(labels, Counter::default()),
                 }
             })
             .collect();
@@ -238,5 +278,55 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_are_written_in_config_order_and_updated_through_their_handles() {
+        // Names in an order no sort or hash would produce by chance.
+        let names = [
+            "zeta", "alpha", "mid", "beta", "omega", "gamma", "delta", "eta",
+        ];
+        let text: String = names
+            .iter()
+            .map(|n| format!("[[check]]\nname = \"{n}\"\nkind = \"memory\"\n"))
+            .collect();
+        let config =
+            crate::config::parse(&text, std::path::Path::new("t.toml"), &|_| None).unwrap();
+        let metrics = Metrics::new(&config.checks);
+        metrics.skipped(2);
+        let out = metrics.render(Status::Healthy);
+
+        let up: Vec<&str> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("healthmon_check_up{check=\""))
+            .map(|l| l.split('"').next().unwrap())
+            .collect();
+        assert_eq!(up, names);
+        let statuses: Vec<&str> = out
+            .lines()
+            .filter(|l| l.starts_with("healthmon_check_runs_total{check=\"zeta\""))
+            .map(|l| {
+                l.split("status=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(statuses, ["healthy", "degraded", "unhealthy"]);
+        assert!(out.contains("healthmon_check_skipped_total{check=\"mid\",kind=\"memory\"} 1\n"));
+        assert!(out.contains("healthmon_check_skipped_total{check=\"zeta\",kind=\"memory\"} 0\n"));
+        assert!(out.contains("healthmon_build_info{version=\""));
+        assert_eq!(
+            out,
+            metrics.render(Status::Healthy),
+            "the same state renders the same text"
+        );
     }
 }
