@@ -78,16 +78,17 @@ type Reply = Response<Vec<u8>>;
 
 /// All routes, with the `/api/v1` prefix variant and JSON errors.
 pub fn routes(ctx: ApiContext) -> impl Filter<Extract = (Reply,), Error = Infallible> + Clone {
-    let base = probe_routes(ctx.clone())
-        .or(other_routes(ctx.clone()))
-        .unify();
+    let probes = probe_routes(ctx.clone());
+    let others = other_routes(ctx);
     // The probes that load balancers and kubelets call many times a second are tried first,
     // unboxed, ahead of the `/api/v1` prefix and the other routes: about a tenth more
-    // requests a second on /health/live than behind them.
-    probe_routes(ctx)
-        .or(warp::path!("api" / "v1" / ..).and(base.clone()))
+    // requests a second on /health/live than behind them. An unprefixed path is tried
+    // against each group once.
+    let prefixed = warp::path!("api" / "v1" / ..).and(probes.clone().or(others.clone()).unify());
+    probes
+        .or(prefixed)
         .unify()
-        .or(base)
+        .or(others)
         .unify()
         .recover(handle_rejection)
         .unify()

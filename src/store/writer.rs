@@ -590,9 +590,15 @@ mod tests {
     use chrono::TimeZone;
 
     fn setup(dir: &std::path::Path, failure_threshold: u32) -> (Store, Writer, Vec<Arc<CheckDef>>) {
-        let text = format!("[[check]]\nname = \"api\"\nkind = \"memory\"\nfailure_threshold = {failure_threshold}\n");
+        setup_with(
+            dir,
+            &format!("[[check]]\nname = \"api\"\nkind = \"memory\"\nfailure_threshold = {failure_threshold}\n"),
+        )
+    }
+
+    fn setup_with(dir: &std::path::Path, config: &str) -> (Store, Writer, Vec<Arc<CheckDef>>) {
         let config =
-            crate::config::parse(&text, std::path::Path::new("t.toml"), &|_| None).unwrap();
+            crate::config::parse(config, std::path::Path::new("t.toml"), &|_| None).unwrap();
         let (store, conn) = Store::open(&dir.join("h.db")).unwrap();
         let metrics = Arc::new(Metrics::new(&config.checks));
         let writer = Writer::new(
@@ -686,12 +692,7 @@ mod tests {
         let text: String = (0..40)
             .map(|i| format!("[[check]]\nname = \"c{i}\"\nkind = \"memory\"\n"))
             .collect();
-        let config =
-            crate::config::parse(&text, std::path::Path::new("t.toml"), &|_| None).unwrap();
-        let (store, conn) = Store::open(&dir.path().join("h.db")).unwrap();
-        let metrics = Arc::new(Metrics::new(&config.checks));
-        let settings = WriterSettings::new(Duration::from_secs(3600), None);
-        let mut writer = Writer::new(conn, &config.checks, settings, metrics).unwrap();
+        let (store, mut writer, _checks) = setup_with(dir.path(), &text);
         let t0 = 1_700_000_000_000;
         let mut results = Vec::new();
         for round in 0..2_i64 {
