@@ -27,7 +27,9 @@ pub mod breaker;
 pub mod checks;
 pub mod cli;
 pub mod config;
+pub mod duration;
 pub mod incident;
+pub mod keys;
 pub mod metrics;
 pub mod redact;
 pub mod result;
@@ -37,6 +39,7 @@ pub mod state;
 pub mod store;
 pub mod system;
 pub mod telemetry;
+pub mod time;
 
 /// Installs ring as rustls' process-wide crypto provider (once; later calls are no-ops).
 pub fn install_tls_provider() {

@@ -4,7 +4,7 @@ use super::status::IncidentView;
 use super::views;
 use super::ApiContext;
 use crate::availability::{Availability, Span};
-use crate::config::duration;
+use crate::duration;
 use crate::store::queries::{self, HistoryRow, Latency};
 use chrono::{DateTime, Utc};
 use serde::Serialize;

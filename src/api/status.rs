@@ -4,7 +4,7 @@ use super::views::{self, check_views, latest_of, CheckView, Ordered};
 use super::ApiContext;
 use crate::availability::{Availability, Span};
 use crate::checks::{Observed, Status};
-use crate::config::duration;
+use crate::duration;
 use crate::store::{queries, StoreError};
 use crate::system;
 use chrono::Utc;

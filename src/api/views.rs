@@ -3,24 +3,12 @@
 use crate::checks::Status;
 use crate::result::CheckResult;
 use crate::state::CheckSlot;
-use chrono::{DateTime, SecondsFormat, Utc};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use std::sync::Arc;
 use warp::http::{header, Response, StatusCode};
 
-/// RFC 3339, UTC, milliseconds: the one timestamp format of the API.
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-pub fn rfc3339_ms(ms: i64) -> Option<String> {
-    DateTime::from_timestamp_millis(ms).map(rfc3339)
-}
-
-pub fn now() -> String {
-    rfc3339(Utc::now())
-}
+pub use crate::time::{now, rfc3339, rfc3339_ms};
 
 /// A JSON object whose keys keep the given order (the config's order of checks).
 pub struct Ordered<'a, V>(pub Vec<(&'a str, V)>);

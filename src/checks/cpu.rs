@@ -2,7 +2,7 @@
 
 use super::threshold::{round1, Thresholds};
 use super::{BuildContext, Check, CheckConfig, FieldError, Observed, Outcome};
-use crate::config::duration;
+use crate::duration;
 use crate::system;
 use async_trait::async_trait;
 use serde::Deserialize;

@@ -1,7 +1,7 @@
 //! `http`: a request to an `http(s)://` URL, judged by status code, body and response time.
 
 use super::{BuildContext, Check, CheckConfig, FieldError, Observed, Outcome};
-use crate::config::duration;
+use crate::duration;
 use crate::redact::SecretUrl;
 use async_trait::async_trait;
 use reqwest::{Client, Method};

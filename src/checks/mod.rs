@@ -4,7 +4,7 @@
 //! field names are the `monitor.toml` keys), its validation, the [`Check`] impl and its unit
 //! tests. Adding a kind means adding that file and one line to [`KINDS`].
 
-use crate::config::ConfigError;
+use crate::keys::KeyError;
 use crate::redact::SecretUrl;
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
@@ -201,21 +201,7 @@ pub trait CheckConfig: DeserializeOwned + 'static {
     fn build(self, ctx: &BuildContext) -> Result<Arc<dyn Check>, FieldError>;
 }
 
-/// A bad value in one key of a check's config.
-#[derive(Debug)]
-pub struct FieldError {
-    pub key: &'static str,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(key: &'static str, message: impl Into<String>) -> Self {
-        FieldError {
-            key,
-            message: message.into(),
-        }
-    }
-}
+pub use crate::keys::FieldError;
 
 /// What a kind may use while it is built.
 pub struct BuildContext<'a> {
@@ -277,7 +263,7 @@ impl<'a> BuildContext<'a> {
 }
 
 /// Builds a check from its kind-specific keys; the `&str` is the check's key path.
-type BuildFn = fn(toml::Table, &BuildContext, &str) -> Result<Arc<dyn Check>, ConfigError>;
+type BuildFn = fn(toml::Table, &BuildContext, &str) -> Result<Arc<dyn Check>, KeyError>;
 
 /// A registry entry: a kind's name, its config keys and its constructor.
 pub struct Kind {
@@ -291,7 +277,7 @@ impl Kind {
     const fn of<C: CheckConfig>() -> Kind {
         Kind {
             name: C::KIND,
-            fields: crate::config::fields::names::<C>,
+            fields: crate::keys::names::<C>,
             build: build_kind::<C>,
         }
     }
@@ -299,13 +285,13 @@ impl Kind {
     /// Builds a check of this kind from its keys; `path` is the check's key path, e.g. `check[2]`.
     ///
     /// # Errors
-    /// A [`ConfigError`] whose key is the full path of the bad value.
+    /// A [`KeyError`] whose key is the full path of the bad value.
     pub fn build(
         &self,
         table: toml::Table,
         ctx: &BuildContext,
         path: &str,
-    ) -> Result<Arc<dyn Check>, ConfigError> {
+    ) -> Result<Arc<dyn Check>, KeyError> {
         (self.build)(table, ctx, path)
     }
 }
@@ -324,11 +310,9 @@ fn build_kind<C: CheckConfig>(
     table: toml::Table,
     ctx: &BuildContext,
     path: &str,
-) -> Result<Arc<dyn Check>, ConfigError> {
-    let config: C = crate::config::fields::deserialize(toml::Value::Table(table), path)?;
-    config
-        .build(ctx)
-        .map_err(|e| ConfigError::invalid(format!("{path}.{}", e.key), e.message))
+) -> Result<Arc<dyn Check>, KeyError> {
+    let config: C = crate::keys::deserialize(toml::Value::Table(table), path)?;
+    config.build(ctx).map_err(|e| e.at(path))
 }
 
 /// Short text for an error chain, e.g. `connection refused`, for probe messages.

@@ -3,7 +3,7 @@
 //! within `interval` + `grace` makes the check unhealthy.
 
 use super::{BuildContext, Check, CheckConfig, FieldError, Outcome};
-use crate::config::duration;
+use crate::duration;
 use crate::redact::Secret;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -189,7 +189,7 @@ fn judge(beats: &Heartbeats, now: DateTime<Utc>, interval: Duration, grace: Dura
                     .with_message(format!("last heartbeat {} ago{note}", ago(beat.at)))
             };
             outcome
-                .observe("last_heartbeat", crate::api::views::rfc3339(beat.at))
+                .observe("last_heartbeat", crate::time::rfc3339(beat.at))
                 .observe(
                     "seconds_since_heartbeat",
                     (now - beat.at).num_milliseconds() as f64 / 1000.0,

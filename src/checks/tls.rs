@@ -101,7 +101,7 @@ pub fn judge_expiry(der: &[u8], thresholds: &Thresholds, outcome: Outcome) -> Ou
     };
     let mut outcome = outcome
         .observe("days_left", days)
-        .observe("not_after", crate::api::views::rfc3339(expires));
+        .observe("not_after", crate::time::rfc3339(expires));
     if let Some(subject) = cert::subject(der) {
         outcome = outcome.observe("subject", subject);
     }

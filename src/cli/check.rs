@@ -1,7 +1,8 @@
 //! `healthmon check`: every check once, now, with the Nagios exit codes.
 
 use crate::checks::{Observed, Outcome, Status};
-use crate::config::{duration, CheckDef};
+use crate::config::CheckDef;
+use crate::duration;
 use crate::state;
 use serde::Serialize;
 use std::fmt::Write;
@@ -93,7 +94,7 @@ fn print_json(overall: Status, ran: &[Ran]) {
         .collect();
     let body = Body {
         status: overall,
-        timestamp: crate::api::views::now(),
+        timestamp: crate::time::now(),
         checks: crate::api::views::Ordered(checks),
     };
     match serde_json::to_string_pretty(&body) {

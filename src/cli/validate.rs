@@ -1,6 +1,7 @@
 //! `healthmon validate`: parse and build the config, print what would run.
 
-use crate::config::{duration, Config};
+use crate::config::Config;
+use crate::duration;
 use std::fmt::Write;
 use std::path::Path;
 use std::process::ExitCode;

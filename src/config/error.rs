@@ -26,6 +26,15 @@ impl ConfigError {
     }
 }
 
+impl From<crate::keys::KeyError> for ConfigError {
+    fn from(e: crate::keys::KeyError) -> Self {
+        ConfigError::Invalid {
+            key: e.key,
+            message: e.message,
+        }
+    }
+}
+
 /// Every problem found in one pass, so a user fixes them all at once.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigErrors(pub Vec<ConfigError>);

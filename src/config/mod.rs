@@ -3,15 +3,15 @@
 //! Loading builds every check with the same constructors `run` uses, so `validate` rejects
 //! exactly what `run` would. Every problem is collected and reported with its key path.
 
-pub mod duration;
 pub mod env;
 pub mod error;
-pub mod fields;
 
 pub use error::{ConfigError, ConfigErrors};
 
 use crate::checks::push::PushTokens;
 use crate::checks::{self, BuildContext, Check};
+use crate::duration;
+use crate::keys;
 use crate::redact::Secret;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -400,10 +400,10 @@ fn section<T: serde::de::DeserializeOwned>(
     let value = root
         .remove(name)
         .unwrap_or_else(|| toml::Value::Table(toml::Table::new()));
-    match fields::deserialize::<T>(value, name) {
+    match keys::deserialize::<T>(value, name) {
         Ok(v) => Some(v),
         Err(e) => {
-            errors.push(e);
+            errors.push(e.into());
             None
         }
     }
@@ -540,10 +540,10 @@ fn build_check(
         // Otherwise it came from [defaults] and is meant for other kinds.
     }
 
-    let common: CommonFields = match fields::deserialize(toml::Value::Table(common), path) {
+    let common: CommonFields = match keys::deserialize(toml::Value::Table(common), path) {
         Ok(c) => c,
         Err(e) => {
-            errors.push(e);
+            errors.push(e.into());
             return Err(errors);
         }
     };
@@ -607,7 +607,7 @@ fn build_check(
     let check = match kind.build(specific, &ctx, path) {
         Ok(c) => Some(c),
         Err(e) => {
-            errors.push(e);
+            errors.push(e.into());
             None
         }
     };

@@ -3,7 +3,8 @@
 use super::plan::Millis;
 use crate::breaker::{Admission, Breaker, CircuitState};
 use crate::checks::{Outcome, Status};
-use crate::config::{duration, CheckDef};
+use crate::config::CheckDef;
+use crate::duration;
 use crate::metrics::Metrics;
 use crate::result::{CheckResult, ResultSink};
 use chrono::Utc;

@@ -1,8 +1,49 @@
-//! Serde helpers for config sections: the key names a struct accepts, and deserialization whose
+//! Serde helpers for settings tables: the key names a struct accepts, and deserialization whose
 //! errors carry the full key path (`check[2].timeout`).
+//!
+//! Neutral ground: the config loader and the kinds it builds (checks, notifiers) both use it,
+//! so neither has to import the other for it.
 
-use super::ConfigError;
 use serde::de::{self, Deserialize, DeserializeOwned, Deserializer, Visitor};
+
+/// A bad value at a full key path, such as `check[2].timeout`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct KeyError {
+    pub key: String,
+    pub message: String,
+}
+
+impl KeyError {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        KeyError {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A bad value in one key of a kind's own settings, relative to the kind's table (`url`); the
+/// caller knows the table's path and joins the two.
+#[derive(Debug)]
+pub struct FieldError {
+    pub key: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(key: &'static str, message: impl Into<String>) -> Self {
+        FieldError {
+            key,
+            message: message.into(),
+        }
+    }
+
+    /// The same error at its full path under `path`.
+    pub fn at(self, path: &str) -> KeyError {
+        KeyError::new(join(path, self.key), self.message)
+    }
+}
 
 /// The field names `T` deserializes, read from serde's own description of the struct.
 ///
@@ -42,8 +83,8 @@ impl<'de> Deserializer<'de> for FieldNames<'_> {
 /// Deserializes `value` into `T`; an error names the full key, e.g. `check[2].timeout`.
 ///
 /// # Errors
-/// A [`ConfigError::Invalid`] whose key is `path` joined with the failing field.
-pub fn deserialize<T: DeserializeOwned>(value: toml::Value, path: &str) -> Result<T, ConfigError> {
+/// A [`KeyError`] whose key is `path` joined with the failing field.
+pub fn deserialize<T: DeserializeOwned>(value: toml::Value, path: &str) -> Result<T, KeyError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let inner = e.path().to_string();
         // toml appends "in `key`" on a second line; the key path already says where.
@@ -67,11 +108,11 @@ pub fn deserialize<T: DeserializeOwned>(value: toml::Value, path: &str) -> Resul
             }
             None => message,
         };
-        ConfigError::invalid(key, message)
+        KeyError::new(key, message)
     })
 }
 
-fn join(base: &str, rest: &str) -> String {
+pub fn join(base: &str, rest: &str) -> String {
     match (base.is_empty(), rest.is_empty()) {
         (_, true) => base.to_string(),
         (true, false) => rest.to_string(),
