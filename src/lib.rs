@@ -20,6 +20,7 @@
 //! ```
 //! Endpoints never run a check; they read the latest state (or the store).
 
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod availability;
