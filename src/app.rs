@@ -1,28 +1,23 @@
 //! The daemon: builds every part from the config and runs until told to stop.
 //!
-//! Data flows one way: scheduler → check → breaker → result → (latest state, metrics, store
-//! writer). On stop the producers go first and storage last: the scheduler stops, probes in
-//! flight finish within their timeout, the writer commits everything it was sent, then the
-//! HTTP server closes.
+//! Data flows one way: scheduler → check → breaker → result → fan-out (metrics, latest
+//! state, incident tracker → store writer). On stop the producers go first and storage last:
+//! the scheduler stops, probes in flight finish within their timeout, the writer commits
+//! everything it was sent, then the HTTP server closes.
 
 use crate::api::{self, ApiContext, ApiParts};
 use crate::config::Config;
+use crate::fanout::Fanout;
 use crate::metrics::Metrics;
-use crate::result::ResultSink;
 use crate::scheduler::Scheduler;
 use crate::state::State;
-use crate::store::writer::{Writer, WriterHandle, WriterSettings};
-use crate::store::Store;
+use crate::store::writer::{CheckName, Writer, WriterHandle, WriterSettings};
+use crate::store::{queries, Store};
 use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-
-/// Results that may wait for the writer before runners are made to wait.
-const RESULT_QUEUE: usize = 10_000;
 
 /// A built, running daemon.
 pub struct Application {
@@ -31,7 +26,7 @@ pub struct Application {
     writer: WriterHandle,
     server: JoinHandle<()>,
     stop_server: oneshot::Sender<()>,
-    produced: Arc<AtomicU64>,
+    fanout: Fanout,
 }
 
 /// What a clean stop reports.
@@ -54,19 +49,28 @@ impl Application {
             .await
             .context("opening the database")?
             .context("storage.path")?;
-        let metrics = Arc::new(Metrics::new(&config.checks));
+        let down = store
+            .read(|conn| queries::open_incident_checks(conn))
+            .await
+            .context("reading the incidents left open")?;
+        let metrics = std::sync::Arc::new(Metrics::new(&config.checks));
         let state = State::new(config.service.clone(), &config.checks);
 
-        let (results_tx, results_rx) = mpsc::channel(RESULT_QUEUE);
         let settings =
             WriterSettings::new(config.storage.retention, config.storage.rollup_retention);
-        let writer = Writer::new(writer_conn, &config.checks, settings, metrics.clone())
+        let names: Vec<CheckName> = config
+            .checks
+            .iter()
+            .map(|c| CheckName {
+                name: c.name.clone(),
+                kind: c.kind.to_string(),
+            })
+            .collect();
+        let writer = Writer::new(writer_conn, &names, settings)
             .context("registering this run in the database")?;
         let run_id = writer.run_id();
         store.set_current_run(run_id);
-        let writer = writer
-            .spawn(results_rx)
-            .context("starting the store writer")?;
+        let (writer_input, writer) = writer.spawn().context("starting the store writer")?;
         state.set_store_ready();
 
         let listener = tokio::net::TcpListener::bind(config.server.listen)
@@ -87,6 +91,7 @@ impl Application {
         let ctx = ApiContext::new(ApiParts {
             state: state.clone(),
             store: store.clone(),
+            store_monitor: writer_input.monitor(),
             metrics: metrics.clone(),
             token: config.server.token.clone(),
             data_dir,
@@ -102,9 +107,16 @@ impl Application {
                 .run(),
         );
 
-        let sink = ResultSink::new(state, metrics.clone(), results_tx);
-        let produced = sink.produced();
-        let scheduler = Scheduler::start(&config.checks, sink, metrics, &config.scheduler).await?;
+        let fanout = Fanout::new(
+            &config.checks,
+            &down,
+            state,
+            metrics.clone(),
+            writer_input,
+            None,
+        );
+        let scheduler =
+            Scheduler::start(&config.checks, fanout.clone(), metrics, &config.scheduler).await?;
         tracing::info!(
             addr = %address,
             checks = config.checks.len(),
@@ -118,7 +130,7 @@ impl Application {
             writer,
             server,
             stop_server,
-            produced,
+            fanout,
         })
     }
 
@@ -140,7 +152,7 @@ impl Application {
             writer,
             mut server,
             stop_server,
-            produced,
+            fanout,
             ..
         } = self;
         let writer = writer.finished();
@@ -156,6 +168,9 @@ impl Application {
             }
         }
         scheduler.stop().await;
+        let produced = fanout.produced();
+        // The last sender: once it is gone the writer drains, commits and ends.
+        drop(fanout);
         let report = writer
             .await
             .context("the store writer died during shutdown")?;
@@ -164,7 +179,7 @@ impl Application {
             let _ = server.await;
         }
         let report = StopReport {
-            produced: produced.load(Ordering::Relaxed),
+            produced,
             stored: report.stored,
             dropped: report.dropped,
         };

@@ -2,8 +2,9 @@
 //!
 //! Availability is time-weighted: `1 - downtime / observed`, where *observed* is the part of
 //! the window in which the check was actually being watched (time the daemon was not running
-//! is `no_data` and left out) and *downtime* is the part of that covered by incidents.
-//! Counting probes would let a breaker that probes less often shrink an outage; this cannot.
+//! is `no_data` and left out) and not in maintenance (left out too), and *downtime* is the
+//! part of that covered by incidents. Counting probes would let a breaker that probes less
+//! often shrink an outage; this cannot.
 
 use serde::Serialize;
 
@@ -39,13 +40,18 @@ impl Span {
 }
 
 /// Availability of one check over one window.
+///
+/// `window = observed + maintenance + no_data`, and `downtime` is part of `observed`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Availability {
     /// Percent of observed time not in an incident; `None` when nothing was observed.
     pub percent: Option<f64>,
     pub window_seconds: f64,
+    /// Watched and not in maintenance: the time the ratio is taken over.
     pub observed_seconds: f64,
     pub downtime_seconds: f64,
+    /// Watched, but in a maintenance window: left out of the ratio.
+    pub maintenance_seconds: f64,
     /// Time in the window when the check was not being watched.
     pub no_data_seconds: f64,
     /// Incidents overlapping the window.
@@ -84,11 +90,44 @@ fn overlap(a: &[Span], b: &[Span]) -> i64 {
     total
 }
 
-/// Computes availability over `window` from when the check was watched (`coverage`) and its
-/// incidents (open incidents end at "now", which the caller supplies as their end).
-pub fn compute(window: Span, coverage: &[Span], incidents: &[Span]) -> Availability {
-    let covered = union(coverage.iter().map(|s| s.clip(window)).collect());
+/// `a` without `b`, both merged and sorted.
+pub fn subtract(a: &[Span], b: &[Span]) -> Vec<Span> {
+    let mut out = Vec::with_capacity(a.len());
+    let mut j = 0;
+    for s in a {
+        let mut start = s.start;
+        while j < b.len() && b[j].end <= start {
+            j += 1;
+        }
+        let mut k = j;
+        while k < b.len() && b[k].start < s.end {
+            if b[k].start > start {
+                out.push(Span::new(start, b[k].start));
+            }
+            start = start.max(b[k].end);
+            k += 1;
+        }
+        if start < s.end {
+            out.push(Span::new(start, s.end));
+        }
+    }
+    out
+}
+
+/// Computes availability over `window` from when the check was watched (`coverage`), its
+/// incidents (open incidents end at "now", which the caller supplies as their end) and the
+/// maintenance windows that applied to it.
+pub fn compute(
+    window: Span,
+    coverage: &[Span],
+    incidents: &[Span],
+    maintenance: &[Span],
+) -> Availability {
+    let watched = union(coverage.iter().map(|s| s.clip(window)).collect());
+    let paused = union(maintenance.iter().map(|s| s.clip(window)).collect());
+    let covered = subtract(&watched, &paused);
     let down = union(incidents.iter().map(|s| s.clip(window)).collect());
+    let watched_ms: i64 = watched.iter().map(Span::len).sum();
     let observed: i64 = covered.iter().map(Span::len).sum();
     let downtime = overlap(&covered, &down);
     let count = incidents
@@ -104,7 +143,8 @@ pub fn compute(window: Span, coverage: &[Span], incidents: &[Span]) -> Availabil
         window_seconds: window.len() as f64 / 1000.0,
         observed_seconds: observed as f64 / 1000.0,
         downtime_seconds: downtime as f64 / 1000.0,
-        no_data_seconds: (window.len() - observed) as f64 / 1000.0,
+        maintenance_seconds: (watched_ms - observed) as f64 / 1000.0,
+        no_data_seconds: (window.len() - watched_ms) as f64 / 1000.0,
         incidents: u32::try_from(count).unwrap_or(u32::MAX),
     }
 }
@@ -117,7 +157,7 @@ mod tests {
 
     #[test]
     fn a_fully_observed_window_without_incidents_is_100_percent() {
-        let a = compute(Span::new(0, 24 * H), &[Span::new(-H, 25 * H)], &[]);
+        let a = compute(Span::new(0, 24 * H), &[Span::new(-H, 25 * H)], &[], &[]);
         assert_eq!(a.percent, Some(100.0));
         assert_eq!(a.no_data_seconds, 0.0);
     }
@@ -129,6 +169,7 @@ mod tests {
             Span::new(0, 24 * H),
             &[Span::new(0, 24 * H)],
             &[Span::new(2 * H, 3 * H), Span::new(-5 * H, H / 2)],
+            &[],
         );
         assert_eq!(a.downtime_seconds, 1.5 * 3600.0);
         assert_eq!(a.incidents, 2);
@@ -141,7 +182,7 @@ mod tests {
         // was stopped counts for nothing.
         let coverage = [Span::new(0, 6 * H), Span::new(18 * H, 24 * H)];
         let incidents = [Span::new(3 * H, 9 * H)];
-        let a = compute(Span::new(0, 24 * H), &coverage, &incidents);
+        let a = compute(Span::new(0, 24 * H), &coverage, &incidents, &[]);
         assert_eq!(a.observed_seconds, 12.0 * 3600.0);
         assert_eq!(a.downtime_seconds, 3.0 * 3600.0);
         assert_eq!(a.no_data_seconds, 12.0 * 3600.0);
@@ -150,7 +191,36 @@ mod tests {
 
     #[test]
     fn nothing_observed_means_no_percentage() {
-        assert_eq!(compute(Span::new(0, H), &[], &[]).percent, None);
+        assert_eq!(compute(Span::new(0, H), &[], &[], &[]).percent, None);
+    }
+
+    #[test]
+    fn maintenance_is_left_out_of_the_ratio_and_costs_no_downtime() {
+        // Down from 2 h to 5 h; maintenance from 1 h to 4 h: only 4 h to 5 h counts, over the
+        // 21 watched hours outside maintenance.
+        let a = compute(
+            Span::new(0, 24 * H),
+            &[Span::new(0, 24 * H)],
+            &[Span::new(2 * H, 5 * H)],
+            &[Span::new(H, 4 * H)],
+        );
+        assert_eq!(a.maintenance_seconds, 3.0 * 3600.0);
+        assert_eq!(a.observed_seconds, 21.0 * 3600.0);
+        assert_eq!(a.downtime_seconds, 3600.0);
+        assert_eq!(a.no_data_seconds, 0.0);
+        assert_eq!(a.percent, Some(95.238));
+    }
+
+    #[test]
+    fn subtracting_spans_keeps_what_lies_outside() {
+        let a = [Span::new(0, 10), Span::new(20, 30)];
+        let b = [Span::new(5, 7), Span::new(8, 22), Span::new(29, 40)];
+        assert_eq!(
+            subtract(&a, &b),
+            vec![Span::new(0, 5), Span::new(7, 8), Span::new(22, 29)]
+        );
+        assert_eq!(subtract(&a, &[]), a.to_vec());
+        assert!(subtract(&a, &[Span::new(-1, 50)]).is_empty());
     }
 
     #[test]

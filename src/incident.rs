@@ -10,14 +10,23 @@ pub type Millis = i64;
 /// What a result changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// An incident began at `started_ms` (its first failure) and was confirmed at `confirmed_ms`.
+    /// An incident began at `started_ms` (its first failure) and was confirmed at
+    /// `confirmed_ms` (the failure that completed the streak).
     Opened {
         started_ms: Millis,
         confirmed_ms: Millis,
-        message: Option<String>,
+        /// The message of the streak's first failure.
+        first_error: Option<String>,
     },
     /// The open incident ended at `ended_ms` (the first success of the recovering streak).
-    Closed { ended_ms: Millis },
+    Resolved { ended_ms: Millis },
+}
+
+/// A [`Change`] of the check with config index `check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub check: usize,
+    pub change: Change,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +50,8 @@ pub struct Tracker {
     failure_threshold: u32,
     success_threshold: u32,
     phase: Phase,
+    /// The message of the first failure of the current streak.
+    first_error: Option<String>,
 }
 
 impl Tracker {
@@ -50,6 +61,7 @@ impl Tracker {
             failure_threshold: failure_threshold.max(1),
             success_threshold: success_threshold.max(1),
             phase: if down { Phase::Down } else { Phase::Up },
+            first_error: None,
         }
     }
 
@@ -60,15 +72,18 @@ impl Tracker {
 
     /// Feeds one result, in time order.
     pub fn observe(&mut self, at: Millis, failed: bool, message: Option<&str>) -> Option<Change> {
-        let opened = |since| Change::Opened {
+        if failed && self.phase == Phase::Up {
+            self.first_error = message.map(str::to_string);
+        }
+        let opened = |since, first_error: &mut Option<String>| Change::Opened {
             started_ms: since,
             confirmed_ms: at,
-            message: message.map(str::to_string),
+            first_error: first_error.take(),
         };
         match (&self.phase, failed) {
             (Phase::Up, true) if self.failure_threshold == 1 => {
                 self.phase = Phase::Down;
-                Some(opened(at))
+                Some(opened(at, &mut self.first_error))
             }
             (Phase::Up, true) => {
                 self.phase = Phase::Suspect {
@@ -81,7 +96,7 @@ impl Tracker {
                 let (since, failures) = (*since, failures + 1);
                 if failures >= self.failure_threshold {
                     self.phase = Phase::Down;
-                    Some(opened(since))
+                    Some(opened(since, &mut self.first_error))
                 } else {
                     self.phase = Phase::Suspect { since, failures };
                     None
@@ -93,7 +108,7 @@ impl Tracker {
             }
             (Phase::Down, false) if self.success_threshold == 1 => {
                 self.phase = Phase::Up;
-                Some(Change::Closed { ended_ms: at })
+                Some(Change::Resolved { ended_ms: at })
             }
             (Phase::Down, false) => {
                 self.phase = Phase::Recovering {
@@ -106,7 +121,7 @@ impl Tracker {
                 let (since, successes) = (*since, successes + 1);
                 if successes >= self.success_threshold {
                     self.phase = Phase::Up;
-                    Some(Change::Closed { ended_ms: since })
+                    Some(Change::Resolved { ended_ms: since })
                 } else {
                     self.phase = Phase::Recovering { since, successes };
                     None
@@ -143,7 +158,7 @@ mod tests {
             vec![Change::Opened {
                 started_ms: 10,
                 confirmed_ms: 30,
-                message: Some("boom".into())
+                first_error: Some("boom".into())
             }]
         );
         assert!(t.is_down());
@@ -176,9 +191,9 @@ mod tests {
                 Change::Opened {
                     started_ms: 0,
                     confirmed_ms: 0,
-                    message: Some("boom".into())
+                    first_error: Some("boom".into())
                 },
-                Change::Closed { ended_ms: 30 }
+                Change::Resolved { ended_ms: 30 }
             ]
         );
     }
@@ -188,7 +203,7 @@ mod tests {
         let mut t = Tracker::new(3, 1, true);
         assert_eq!(
             feed(&mut t, &[(5, false)]),
-            vec![Change::Closed { ended_ms: 5 }]
+            vec![Change::Resolved { ended_ms: 5 }]
         );
     }
 }

@@ -29,6 +29,7 @@ pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod duration;
+pub mod fanout;
 pub mod incident;
 pub mod keys;
 pub mod metrics;

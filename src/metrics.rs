@@ -5,6 +5,7 @@
 use crate::checks::Status;
 use crate::config::CheckDef;
 use crate::result::CheckResult;
+use crate::store::writer::StoreHealth;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -93,8 +94,12 @@ pub struct Metrics {
     schedule_lag: Histogram,
     results_produced: Counter,
     results_stored: Counter,
+    results_dropped: Counter,
     store_batches: Counter,
     store_errors: Counter,
+    store_pending: Gauge,
+    store_oldest_pending: Gauge<f64, AtomicU64>,
+    store_failing: Gauge,
 }
 
 impl Metrics {
@@ -204,11 +209,35 @@ impl Metrics {
             "Transactions committed by the store writer",
             store_batches.clone(),
         );
+        let results_dropped = Counter::default();
+        registry.register(
+            "results_dropped",
+            "Check results not stored: refused while the store's queue was full, or unwritten at a stop",
+            results_dropped.clone(),
+        );
         let store_errors = Counter::default();
         registry.register(
             "store_errors",
             "Failed store transactions (each is retried)",
             store_errors.clone(),
+        );
+        let store_pending = Gauge::default();
+        registry.register(
+            "store_pending_changes",
+            "Incident and alert changes handed to the store and not yet committed",
+            store_pending.clone(),
+        );
+        let store_oldest_pending = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "store_oldest_pending_change_seconds",
+            "Age of the oldest change not yet committed (0 when none)",
+            store_oldest_pending.clone(),
+        );
+        let store_failing = Gauge::default();
+        registry.register(
+            "store_failing",
+            "1 while the store refuses writes (locked, full, read-only)",
+            store_failing.clone(),
         );
         registry.register("build_info", "Version of this healthmon", build);
 
@@ -219,8 +248,12 @@ impl Metrics {
             schedule_lag,
             results_produced,
             results_stored,
+            results_dropped,
             store_batches,
             store_errors,
+            store_pending,
+            store_oldest_pending,
+            store_failing,
         }
     }
 
@@ -257,17 +290,20 @@ impl Metrics {
         self.schedule_lag.observe(seconds.max(0.0));
     }
 
-    pub fn stored(&self, results: u64) {
-        self.results_stored.inc_by(results);
-        self.store_batches.inc();
-    }
-
-    pub fn store_error(&self) {
-        self.store_errors.inc();
-    }
-
-    /// The text exposition, with the overall status as of now.
-    pub fn render(&self, overall: Status) -> String {
+    /// The text exposition, with the overall status and the store's health as of now.
+    pub fn render(&self, overall: Status, store: &StoreHealth) -> String {
+        // The writer keeps its own counts (it must not depend on this module); they are
+        // copied in at each scrape.
+        let set = |c: &Counter, v: u64| c.inner().store(v, std::sync::atomic::Ordering::Relaxed);
+        set(&self.results_stored, store.results_stored);
+        set(&self.results_dropped, store.results_dropped);
+        set(&self.store_batches, store.batches);
+        set(&self.store_errors, store.errors);
+        self.store_pending
+            .set(i64::try_from(store.pending_ops).unwrap_or(i64::MAX));
+        self.store_oldest_pending.set(store.oldest_pending_seconds);
+        self.store_failing
+            .set(i64::from(store.failing_since_ms.is_some()));
         self.overall.set(match overall {
             Status::Healthy => 0,
             Status::Unknown => 1,
@@ -299,7 +335,7 @@ mod tests {
             crate::config::parse(&text, std::path::Path::new("t.toml"), &|_| None).unwrap();
         let metrics = Metrics::new(&config.checks);
         metrics.skipped(2);
-        let out = metrics.render(Status::Healthy);
+        let out = metrics.render(Status::Healthy, &StoreHealth::default());
 
         let up: Vec<&str> = out
             .lines()
@@ -327,7 +363,7 @@ mod tests {
         again.skipped(2);
         assert_eq!(
             out,
-            again.render(Status::Healthy),
+            again.render(Status::Healthy, &StoreHealth::default()),
             "two starts with the same config and counts write the same text"
         );
     }

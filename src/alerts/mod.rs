@@ -1,8 +1,10 @@
 //! Alerts: deciding who must be told what, keeping that in SQLite, and telling them.
 //!
+//! - [`input`]: the lanes from the fan-out to the engine.
 //! - [`message`]: the one versioned shape of a notification, which every notifier receives.
 //! - [`notify`]: the [`notify::Notifier`] trait and one file per notifier kind.
 
+pub mod input;
 pub mod message;
 pub mod notify;
 

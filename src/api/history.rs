@@ -6,6 +6,7 @@ use super::ApiContext;
 use crate::availability::{Availability, Span};
 use crate::duration;
 use crate::store::queries::{self, HistoryRow, Latency};
+use crate::store::summary::{self, Want};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -130,22 +131,18 @@ pub async fn availability(ctx: ApiContext, q: Query) -> Response<Vec<u8>> {
     let items = ctx
         .store
         .read(move |conn| {
-            names
+            let summaries = summary::summary(conn, &names, span, now, Want::Latency)?;
+            Ok(names
                 .into_iter()
-                .map(|name| {
-                    let item = match queries::check_id(conn, &name)? {
-                        Some(id) => AvailabilityItem {
-                            availability: queries::availability(conn, id, span, now)?,
-                            latency: queries::latency(conn, id, span)?,
-                        },
-                        None => AvailabilityItem {
-                            availability: crate::availability::compute(span, &[], &[]),
-                            latency: Latency::default(),
-                        },
+                .zip(summaries)
+                .map(|(name, s)| {
+                    let item = AvailabilityItem {
+                        availability: s.availability,
+                        latency: s.latency.unwrap_or_default(),
                     };
-                    Ok((name, item))
+                    (name, item)
                 })
-                .collect::<Result<Vec<_>, _>>()
+                .collect::<Vec<_>>())
         })
         .await;
     match items {

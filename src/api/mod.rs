@@ -14,6 +14,7 @@ pub mod views;
 use crate::metrics::Metrics;
 use crate::redact::Secret;
 use crate::state::State;
+use crate::store::writer::StoreMonitor;
 use crate::store::Store;
 use crate::system::CpuGauge;
 use std::collections::HashMap;
@@ -27,6 +28,8 @@ use warp::{Filter, Rejection};
 pub struct ApiParts {
     pub state: State,
     pub store: Store,
+    /// How the store writer is doing (it may be failing while reads still work).
+    pub store_monitor: StoreMonitor,
     pub metrics: Arc<Metrics>,
     pub token: Option<Secret>,
     /// The directory holding the database, whose disk `/health/detailed` reports.
@@ -160,7 +163,9 @@ fn other_routes(ctx: ApiContext) -> warp::filters::BoxedFilter<(Reply,)> {
         .and(warp::path!("metrics"))
         .and(with())
         .map(|ctx: ApiContext| {
-            let body = ctx.metrics.render(ctx.state.overall());
+            let body = ctx
+                .metrics
+                .render(ctx.state.overall(), &ctx.store_monitor.health());
             views::respond(
                 StatusCode::OK,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",

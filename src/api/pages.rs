@@ -4,7 +4,7 @@ use super::views;
 use super::ApiContext;
 use crate::availability::Span;
 use crate::checks::Status;
-use crate::store::queries;
+use crate::store::summary::{self, Want};
 use askama::Template;
 use chrono::Utc;
 use warp::http::{Response, StatusCode};
@@ -42,13 +42,8 @@ pub async fn status_page(ctx: ApiContext, authorized: bool) -> Response<Vec<u8>>
         .store
         .read(move |conn| {
             let day = Span::new(now.ms - 86_400_000, now.ms);
-            names
-                .iter()
-                .map(|n| match queries::check_id(conn, n)? {
-                    Some(id) => Ok(queries::availability(conn, id, day, now)?.percent),
-                    None => Ok(None),
-                })
-                .collect()
+            let summaries = summary::summary(conn, &names, day, now, Want::Availability)?;
+            Ok(summaries.iter().map(|s| s.availability.percent).collect())
         })
         .await
         .unwrap_or_else(|e| {

@@ -5,6 +5,8 @@ use super::ApiContext;
 use crate::availability::{Availability, Span};
 use crate::checks::{Observed, Status};
 use crate::duration;
+use crate::store::summary::{self, Want};
+use crate::store::writer::StoreHealth;
 use crate::store::{queries, StoreError};
 use crate::system;
 use chrono::Utc;
@@ -114,22 +116,10 @@ pub fn status(ctx: &ApiContext) -> Response<Vec<u8>> {
     )
 }
 
-/// Availability over each of [`WINDOWS`] ending now; a check never stored has no data.
-fn windows(
-    conn: &rusqlite::Connection,
-    id: Option<i64>,
-    now: queries::Now,
-) -> Result<Vec<(&'static str, Availability)>, StoreError> {
+fn window_spans(now: i64) -> Vec<Span> {
     WINDOWS
         .iter()
-        .map(|(label, d)| {
-            let window = Span::new(now.ms - d.as_millis() as i64, now.ms);
-            let a = match id {
-                Some(id) => queries::availability(conn, id, window, now)?,
-                None => crate::availability::compute(window, &[], &[]),
-            };
-            Ok((*label, a))
-        })
+        .map(|(_, d)| Span::new(now - d.as_millis() as i64, now))
         .collect()
 }
 
@@ -141,11 +131,19 @@ pub async fn availability_windows(
     ctx: &ApiContext,
     name: &str,
 ) -> Result<Vec<(&'static str, Availability)>, StoreError> {
-    let name = name.to_string();
+    let names = vec![name.to_string()];
     let now = ctx.store.now();
-    ctx.store
-        .read(move |conn| windows(conn, queries::check_id(conn, &name)?, now))
-        .await
+    let per_window = ctx
+        .store
+        .read(move |conn| {
+            summary::summaries(conn, &names, &window_spans(now.ms), now, Want::Availability)
+        })
+        .await?;
+    Ok(WINDOWS
+        .iter()
+        .zip(per_window)
+        .filter_map(|((label, _), checks)| Some((*label, checks.first()?.availability)))
+        .collect())
 }
 
 #[derive(Serialize)]
@@ -261,19 +259,60 @@ async fn store_facts(ctx: &ApiContext) -> Result<StoreFacts, StoreError> {
     let now = ctx.store.now();
     ctx.store
         .read(move |conn| {
-            names
-                .iter()
-                .map(|name| {
-                    let id = queries::check_id(conn, name)?;
-                    let incidents = match id {
-                        Some(id) => queries::incidents(conn, Some(id), 0, now.ms, 5)?,
-                        None => Vec::new(),
-                    };
-                    Ok((windows(conn, id, now)?, incidents))
+            let per_window =
+                summary::summaries(conn, &names, &window_spans(now.ms), now, Want::Availability)?;
+            let recent = summary::recent_incidents(conn, &names, 5)?;
+            Ok(recent
+                .into_iter()
+                .enumerate()
+                .map(|(i, incidents)| {
+                    let windows = WINDOWS
+                        .iter()
+                        .zip(&per_window)
+                        .map(|((label, _), checks)| (*label, checks[i].availability))
+                        .collect();
+                    (windows, incidents)
                 })
-                .collect()
+                .collect())
         })
         .await
+}
+
+/// The store writer as `/health/detailed` shows it.
+#[derive(Serialize)]
+struct StoreView {
+    /// `ok`, or `failing` while commits are refused (locked, full, read-only).
+    status: &'static str,
+    path: String,
+    results_stored: u64,
+    results_dropped: u64,
+    errors: u64,
+    pending_changes: usize,
+    oldest_pending_change_seconds: f64,
+    failing_since: Option<String>,
+    last_commit: Option<String>,
+    last_error: Option<String>,
+}
+
+impl StoreView {
+    fn new(ctx: &ApiContext, h: StoreHealth) -> Self {
+        StoreView {
+            status: if h.failing_since_ms.is_some() {
+                "failing"
+            } else {
+                "ok"
+            },
+            path: ctx.store.path().display().to_string(),
+            results_stored: h.results_stored,
+            results_dropped: h.results_dropped,
+            errors: h.errors,
+            pending_changes: h.pending_ops,
+            oldest_pending_change_seconds: h.oldest_pending_seconds,
+            failing_since: h.failing_since_ms.and_then(views::rfc3339_ms),
+            last_commit: h.last_commit_ms.and_then(views::rfc3339_ms),
+            last_error: h.last_error,
+        }
+    }
 }
 
 /// `GET /health/detailed`: always 200.
@@ -337,6 +376,7 @@ pub async fn detailed(ctx: ApiContext) -> Response<Vec<u8>> {
         #[serde(flatten)]
         head: StatusHead<'a>,
         checks: Ordered<'a, DetailedCheck<'a>>,
+        store: StoreView,
         system: SystemView,
     }
     views::json(
@@ -344,6 +384,7 @@ pub async fn detailed(ctx: ApiContext) -> Response<Vec<u8>> {
         &Body {
             head: head(&ctx),
             checks: Ordered(checks),
+            store: StoreView::new(&ctx, ctx.store_monitor.health()),
             system: system_view(&ctx),
         },
     )

@@ -12,8 +12,8 @@ mod plan;
 mod runner;
 
 use crate::config::{CheckDef, Schedule, SchedulerConfig};
+use crate::fanout::Fanout;
 use crate::metrics::Metrics;
-use crate::result::ResultSink;
 use chrono::Utc;
 use plan::{Grid, Millis};
 use runner::Runner;
@@ -56,7 +56,7 @@ impl Scheduler {
     /// When the runtime cannot be built or the scheduler refuses a job.
     pub async fn start(
         checks: &[Arc<CheckDef>],
-        sink: ResultSink,
+        sink: Fanout,
         metrics: Arc<Metrics>,
         settings: &SchedulerConfig,
     ) -> Result<Self, SchedulerError> {
@@ -136,7 +136,7 @@ impl Running {
     /// When tokio-cron-scheduler cannot be created or refuses a job.
     pub async fn start(
         checks: &[Arc<CheckDef>],
-        sink: ResultSink,
+        sink: Fanout,
         metrics: Arc<Metrics>,
         max_concurrent: usize,
     ) -> Result<Self, SchedulerError> {

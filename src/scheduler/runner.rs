@@ -5,8 +5,9 @@ use crate::breaker::{Admission, Breaker, CircuitState};
 use crate::checks::{Outcome, Status};
 use crate::config::CheckDef;
 use crate::duration;
+use crate::fanout::Fanout;
 use crate::metrics::Metrics;
-use crate::result::{CheckResult, ResultSink};
+use crate::result::CheckResult;
 use chrono::Utc;
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
@@ -19,7 +20,7 @@ pub struct Runner {
     def: Arc<CheckDef>,
     /// None for passive checks, which have no dependency to protect.
     breaker: Option<Breaker>,
-    sink: ResultSink,
+    sink: Fanout,
     metrics: Arc<Metrics>,
     permits: Arc<Semaphore>,
     last_status: Option<Status>,
@@ -28,7 +29,7 @@ pub struct Runner {
 impl Runner {
     pub fn new(
         def: Arc<CheckDef>,
-        sink: ResultSink,
+        sink: Fanout,
         metrics: Arc<Metrics>,
         permits: Arc<Semaphore>,
     ) -> Self {
@@ -108,22 +109,20 @@ impl Runner {
         let message = outcome.message.map(|m| self.def.secrets.scrub(&m));
         self.log_transition(outcome.status, message.as_deref(), circuit);
 
-        self.sink
-            .publish(CheckResult {
-                check: self.def.index,
-                started_at,
-                response_time: elapsed,
-                status: outcome.status,
-                message,
-                observed: outcome.observed,
-                circuit,
-                consecutive_failures: self
-                    .breaker
-                    .as_ref()
-                    .map_or(0, Breaker::consecutive_failures),
-                retry_at,
-            })
-            .await
+        self.sink.publish(CheckResult {
+            check: self.def.index,
+            started_at,
+            response_time: elapsed,
+            status: outcome.status,
+            message,
+            observed: outcome.observed,
+            circuit,
+            consecutive_failures: self
+                .breaker
+                .as_ref()
+                .map_or(0, Breaker::consecutive_failures),
+            retry_at,
+        })
     }
 
     fn log_transition(&mut self, status: Status, message: Option<&str>, circuit: CircuitState) {

@@ -4,8 +4,10 @@
 //! ([`writer`]); readers (the API, `report`) borrow connections from an r2d2 pool. WAL mode
 //! lets both proceed at once.
 
+pub mod alerts;
 pub mod queries;
 pub mod rollup;
+pub mod summary;
 pub mod writer;
 
 use r2d2_sqlite::SqliteConnectionManager;
@@ -46,7 +48,10 @@ pub enum StoreError {
 
 /// The migrations in `migrations/`, applied in order on start.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("../../migrations/0001_init.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("../../migrations/0001_init.sql")),
+        M::up(include_str!("../../migrations/0002_alerts.sql")),
+    ])
 }
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -160,6 +165,23 @@ impl Store {
     ) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, StoreError> {
         Ok(self.pool.get()?)
     }
+}
+
+/// Registers the configured checks (by name; ids stay stable across runs) and returns their
+/// ids in config order.
+fn register_checks(
+    conn: &Connection,
+    checks: &[writer::CheckName],
+    now_ms: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let mut upsert = conn.prepare(
+        "INSERT INTO checks (name, kind, first_seen_ms) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO UPDATE SET kind = excluded.kind RETURNING id",
+    )?;
+    checks
+        .iter()
+        .map(|c| Ok(upsert.query_row(rusqlite::params![c.name, c.kind, now_ms], |r| r.get(0))?))
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,8 +1,6 @@
 //! Reads over the health log: history, incidents, availability and latency.
 
-use super::rollup::{percentile, BUCKETS};
 use super::StoreError;
-use crate::availability::{self, Availability, Span};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
@@ -128,45 +126,7 @@ pub fn incidents(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// The spans in which the check was watched, overlapping `window`.
-fn coverage(
-    conn: &Connection,
-    check_id: i64,
-    window: Span,
-    now: Now,
-) -> Result<Vec<Span>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT first_ms, end_ms FROM (
-             SELECT rc.first_ms AS first_ms,
-                    CASE WHEN r.id = ?4 THEN ?5 ELSE coalesce(r.stopped_ms, r.last_seen_ms) END AS end_ms
-             FROM run_checks rc JOIN runs r ON r.id = rc.run_id WHERE rc.check_id = ?1)
-         WHERE first_ms < ?3 AND end_ms > ?2",
-    )?;
-    let rows = stmt.query_map(
-        params![check_id, window.start, window.end, now.run, now.ms],
-        |r| Ok(Span::new(r.get(0)?, r.get(1)?)),
-    )?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// Incident spans overlapping `window`; open incidents run to `now`.
-fn incident_spans(
-    conn: &Connection,
-    check_id: i64,
-    window: Span,
-    now: Millis,
-) -> Result<Vec<Span>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT started_ms, coalesce(ended_ms, ?4) FROM incidents
-         WHERE check_id = ?1 AND started_ms < ?3 AND coalesce(ended_ms, ?4) > ?2",
-    )?;
-    let rows = stmt.query_map(params![check_id, window.start, window.end, now], |r| {
-        Ok(Span::new(r.get(0)?, r.get(1)?))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// Latency over a window, from the hourly rollups (hour granularity at the edges).
+/// Latency over a span, from the rollups (see [`super::summary`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Latency {
     pub probes: i64,
@@ -178,58 +138,15 @@ pub struct Latency {
     pub p99_ms: Option<f64>,
 }
 
-/// Probe counts and latency percentiles over the hours overlapping `window`.
+/// Names of the checks with an incident still open (an earlier run's outage that never ended,
+/// or this one's), so incident tracking resumes where it stopped.
 ///
 /// # Errors
 /// SQL errors.
-pub fn latency(conn: &Connection, check_id: i64, window: Span) -> Result<Latency, StoreError> {
-    let cols: Vec<String> = (0..BUCKETS)
-        .map(|i| format!("coalesce(sum(b{i:02}), 0)"))
-        .collect();
-    let sql = format!(
-        "SELECT coalesce(sum(probes), 0), coalesce(sum(latency_sum_us), 0), min(latency_min_us), max(latency_max_us), {}
-         FROM rollups_hourly WHERE check_id = ?1 AND hour_ms > ?2 - 3600000 AND hour_ms < ?3",
-        cols.join(", ")
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    Ok(
-        stmt.query_row(params![check_id, window.start, window.end], |r| {
-            let probes: i64 = r.get(0)?;
-            if probes == 0 {
-                return Ok(Latency::default());
-            }
-            let sum_us: i64 = r.get(1)?;
-            let min_ms = r.get::<_, Option<i64>>(2)?.map(|v| v as f64 / 1000.0);
-            let max_ms = r.get::<_, Option<i64>>(3)?.map(|v| v as f64 / 1000.0);
-            let mut buckets = [0i64; BUCKETS];
-            for (i, b) in buckets.iter_mut().enumerate() {
-                *b = r.get(4 + i)?;
-            }
-            let (lo, hi) = (min_ms.unwrap_or(0.0), max_ms.unwrap_or(0.0));
-            Ok(Latency {
-                probes,
-                mean_ms: Some((sum_us as f64 / probes as f64).round() / 1000.0),
-                min_ms,
-                max_ms,
-                p50_ms: percentile(&buckets, 50.0, lo, hi),
-                p95_ms: percentile(&buckets, 95.0, lo, hi),
-                p99_ms: percentile(&buckets, 99.0, lo, hi),
-            })
-        })?,
-    )
-}
-
-/// Availability of one check over `window`, from its coverage and incidents.
-///
-/// # Errors
-/// SQL errors.
-pub fn availability(
-    conn: &Connection,
-    check_id: i64,
-    window: Span,
-    now: Now,
-) -> Result<Availability, StoreError> {
-    let coverage = coverage(conn, check_id, window, now)?;
-    let incidents = incident_spans(conn, check_id, window, now.ms)?;
-    Ok(availability::compute(window, &coverage, &incidents))
+pub fn open_incident_checks(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT DISTINCT c.name FROM incidents i JOIN checks c ON c.id = i.check_id WHERE i.ended_ms IS NULL",
+    )?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

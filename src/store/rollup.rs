@@ -1,11 +1,13 @@
-//! Hourly rollups, accumulated in memory per batch and written as one upsert per (check, hour).
+//! Hourly and daily rollups, accumulated in memory per batch and written as one upsert per
+//! (check, hour) and per (check, UTC day).
 
 use crate::checks::Status;
 use std::collections::BTreeMap;
 
 pub type Millis = i64;
 
-const HOUR_MS: Millis = 3_600_000;
+pub const HOUR_MS: Millis = 3_600_000;
+pub const DAY_MS: Millis = 86_400_000;
 
 /// Upper bounds (ms) of the latency buckets b00..b13; b14 counts everything slower.
 pub const LATENCY_BOUNDS_MS: [f64; 14] = [
@@ -17,6 +19,11 @@ pub fn hour_of(ms: Millis) -> Millis {
     ms.div_euclid(HOUR_MS) * HOUR_MS
 }
 
+/// The start of the UTC day holding `ms`.
+pub fn day_of(ms: Millis) -> Millis {
+    ms.div_euclid(DAY_MS) * DAY_MS
+}
+
 pub fn bucket_of(latency_us: i64) -> usize {
     let ms = latency_us as f64 / 1000.0;
     LATENCY_BOUNDS_MS
@@ -25,9 +32,9 @@ pub fn bucket_of(latency_us: i64) -> usize {
         .unwrap_or(BUCKETS - 1)
 }
 
-/// What one batch adds to one (check, hour) row.
+/// What one batch adds to one (check, hour) or (check, day) row.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct HourDelta {
+pub struct Delta {
     pub probes: i64,
     pub healthy: i64,
     pub degraded: i64,
@@ -41,15 +48,16 @@ pub struct HourDelta {
     pub buckets: [i64; BUCKETS],
 }
 
-/// Deltas of one batch, keyed by (check id, hour start).
+/// Deltas of one batch, keyed by (check id, hour start) and (check id, day start).
 #[derive(Debug, Default)]
 pub struct Rollups {
-    pub rows: BTreeMap<(i64, Millis), HourDelta>,
+    pub rows: BTreeMap<(i64, Millis), Delta>,
+    pub days: BTreeMap<(i64, Millis), Delta>,
 }
 
-impl Rollups {
-    pub fn add_probe(&mut self, check_id: i64, at: Millis, status: Status, latency_us: i64) {
-        let d = self.rows.entry((check_id, hour_of(at))).or_default();
+impl Delta {
+    fn add_probe(&mut self, status: Status, latency_us: i64) {
+        let d = self;
         d.probes += 1;
         match status {
             Status::Healthy => d.healthy += 1,
@@ -63,20 +71,40 @@ impl Rollups {
         d.buckets[bucket_of(latency_us)] += 1;
     }
 
-    /// Attributes `[from, to)` to `status`, split at hour boundaries.
+    fn add_time(&mut self, span: Millis, status: Status) {
+        match status {
+            Status::Healthy => self.healthy_ms += span,
+            Status::Degraded => self.degraded_ms += span,
+            Status::Unhealthy => self.unhealthy_ms += span,
+            Status::Unknown => {}
+        }
+    }
+}
+
+impl Rollups {
+    pub fn add_probe(&mut self, check_id: i64, at: Millis, status: Status, latency_us: i64) {
+        for (rows, start) in [(&mut self.rows, hour_of(at)), (&mut self.days, day_of(at))] {
+            rows.entry((check_id, start))
+                .or_default()
+                .add_probe(status, latency_us);
+        }
+    }
+
+    /// Attributes `[from, to)` to `status`, split at hour (and so at day) boundaries.
     pub fn add_time(&mut self, check_id: i64, from: Millis, to: Millis, status: Status) {
         let mut start = from;
         while start < to {
             let hour = hour_of(start);
             let end = to.min(hour + HOUR_MS);
-            let d = self.rows.entry((check_id, hour)).or_default();
             let span = end - start;
-            match status {
-                Status::Healthy => d.healthy_ms += span,
-                Status::Degraded => d.degraded_ms += span,
-                Status::Unhealthy => d.unhealthy_ms += span,
-                Status::Unknown => {}
-            }
+            self.rows
+                .entry((check_id, hour))
+                .or_default()
+                .add_time(span, status);
+            self.days
+                .entry((check_id, day_of(start)))
+                .or_default()
+                .add_time(span, status);
             start = end;
         }
     }
@@ -127,6 +155,13 @@ mod tests {
         r.add_time(1, HOUR_MS - 1000, HOUR_MS + 500, Status::Unhealthy);
         assert_eq!(r.rows[&(1, 0)].unhealthy_ms, 1000);
         assert_eq!(r.rows[&(1, HOUR_MS)].unhealthy_ms, 500);
+        assert_eq!(r.days[&(1, 0)].unhealthy_ms, 1500);
+        r.add_time(1, DAY_MS - 500, DAY_MS + 250, Status::Healthy);
+        assert_eq!(
+            (r.days[&(1, 0)].healthy_ms, r.days[&(1, DAY_MS)].healthy_ms),
+            (500, 250),
+            "days split at UTC midnight"
+        );
     }
 
     #[test]
@@ -142,6 +177,11 @@ mod tests {
             (Some(800), Some(45_000_000))
         );
         assert_eq!((d.buckets[0], d.buckets[5], d.buckets[14]), (1, 1, 1));
+        assert_eq!(
+            &r.days[&(7, 0)],
+            d,
+            "the day holds the same as its one hour"
+        );
     }
 
     #[test]

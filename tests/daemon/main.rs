@@ -20,3 +20,4 @@ mod resilience;
 mod secrets;
 mod services;
 mod shutdown;
+mod store_faults;
