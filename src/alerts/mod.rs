@@ -2,9 +2,13 @@
 //!
 //! - [`message`]: the one versioned shape of a notification, which every notifier receives.
 //! - [`notify`]: the [`notify::Notifier`] trait and one file per notifier kind.
+//! - [`rule`]: a threshold rule's levels and its hold state machine (`for`, `clear_for`).
+//!
+//! `rule` is pure: no I/O, no clock; every call takes the time.
 
 pub mod message;
 pub mod notify;
+pub mod rule;
 
 use serde::{Deserialize, Serialize};
 
