@@ -3,9 +3,11 @@
 //! - [`message`]: the one versioned shape of a notification, which every notifier receives.
 //! - [`notify`]: the [`notify::Notifier`] trait and one file per notifier kind.
 //! - [`rule`]: a threshold rule's levels and its hold state machine (`for`, `clear_for`).
+//! - [`flapping`]: Nagios-style flap detection over the last 21 results.
 //!
-//! `rule` is pure: no I/O, no clock; every call takes the time.
+//! `rule` and `flapping` are pure: no I/O, no clock; every call takes the time.
 
+pub mod flapping;
 pub mod message;
 pub mod notify;
 pub mod rule;
