@@ -4,10 +4,12 @@
 //! - [`notify`]: the [`notify::Notifier`] trait and one file per notifier kind.
 //! - [`rule`]: a threshold rule's levels and its hold state machine (`for`, `clear_for`).
 //! - [`flapping`]: Nagios-style flap detection over the last 21 results.
+//! - [`maintenance`]: maintenance windows, one-off or cron, in a time zone.
 //!
-//! `rule` and `flapping` are pure: no I/O, no clock; every call takes the time.
+//! `rule`, `flapping` and `maintenance` are pure: no I/O, no clock; every call takes the time.
 
 pub mod flapping;
+pub mod maintenance;
 pub mod message;
 pub mod notify;
 pub mod rule;
