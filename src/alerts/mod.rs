@@ -3,10 +3,18 @@
 //! - [`input`]: the lanes from the fan-out to the engine.
 //! - [`message`]: the one versioned shape of a notification, which every notifier receives.
 //! - [`notify`]: the [`notify::Notifier`] trait and one file per notifier kind.
+//! - [`rule`]: a threshold rule's levels and its hold state machine (`for`, `clear_for`).
+//! - [`flapping`]: Nagios-style flap detection over the last 21 results.
+//! - [`maintenance`]: maintenance windows, one-off or cron, in a time zone.
+//!
+//! `rule`, `flapping` and `maintenance` are pure: no I/O, no clock; every call takes the time.
 
+pub mod flapping;
 pub mod input;
+pub mod maintenance;
 pub mod message;
 pub mod notify;
+pub mod rule;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,278 @@
+//! Flap detection as Nagios does it: a check changing state too often is reported as flapping
+//! once, instead of alerting on every change.
+//!
+//! The last [`HISTORY`] results are kept (oldest first: `s[0] .. s[20]`). Each of the 20
+//! transitions `s[i-1] -> s[i]` (`i = 1..=20`) that changes state counts with a weight rising
+//! linearly from 0.8 (the oldest, `i = 1`) to 1.2 (the newest, `i = 20`), so recent changes
+//! count more:
+//!
+//! ```text
+//! weight(i) = 0.8 + (i - 1) * (1.2 - 0.8) / 19
+//! percent   = 100 * sum(weight(i) for each i where s[i-1] != s[i]) / 20
+//! ```
+//!
+//! With fewer than 21 results the results sit at the newest end and the missing older
+//! transitions count as no change, so a new check starts at 0 %. It starts flapping when the
+//! percentage rises strictly above `high`, and stops when it falls strictly below `low`; in
+//! between it stays as it was (hysteresis), so one change either way cannot toggle it.
+//!
+//! Nagios's own code (`base/flapping.c`) weights from 0.75 to 1.25 and compares with `>=` and
+//! `<=`; healthmon uses the 0.8..1.2 curve and strict comparisons as specified for it.
+
+use std::collections::VecDeque;
+
+/// How many results the percentage looks at (20 transitions), as in Nagios.
+pub const HISTORY: usize = 21;
+
+/// The weight of the oldest transition.
+const OLDEST_WEIGHT: f64 = 0.8;
+/// The weight of the newest transition.
+const NEWEST_WEIGHT: f64 = 1.2;
+
+/// The thresholds, in percent of weighted state changes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlapSettings {
+    /// Flapping stops below this.
+    pub low: f64,
+    /// Flapping starts above this.
+    pub high: f64,
+}
+
+impl Default for FlapSettings {
+    /// Nagios's defaults: 5 % and 20 %.
+    fn default() -> Self {
+        FlapSettings {
+            low: 5.0,
+            high: 20.0,
+        }
+    }
+}
+
+/// Flapping started or stopped, with the percentage that made it so.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FlapChange {
+    Started { percent: f64 },
+    Stopped { percent: f64 },
+}
+
+/// The flap detector of one check: the last 21 results and whether it is flapping.
+#[derive(Debug, Clone)]
+pub struct Flapping {
+    settings: FlapSettings,
+    /// `true` = failed; oldest at the front, at most [`HISTORY`] long.
+    history: VecDeque<bool>,
+    flapping: bool,
+}
+
+/// The weight of transition `i` (1 = oldest, 20 = newest).
+fn weight(i: usize) -> f64 {
+    let steps = (HISTORY - 2) as f64;
+    OLDEST_WEIGHT + (i - 1) as f64 * (NEWEST_WEIGHT - OLDEST_WEIGHT) / steps
+}
+
+impl Flapping {
+    pub fn new(settings: FlapSettings) -> Self {
+        Flapping {
+            settings,
+            history: VecDeque::with_capacity(HISTORY),
+            flapping: false,
+        }
+    }
+
+    /// Feeds one result (failed = the check was unhealthy), in order.
+    pub fn observe(&mut self, failed: bool) -> Option<FlapChange> {
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back(failed);
+        let percent = self.percent();
+        if !self.flapping && percent > self.settings.high {
+            self.flapping = true;
+            Some(FlapChange::Started { percent })
+        } else if self.flapping && percent < self.settings.low {
+            self.flapping = false;
+            Some(FlapChange::Stopped { percent })
+        } else {
+            None
+        }
+    }
+
+    /// The weighted percentage of state changes over the last 21 results (see the module doc).
+    pub fn percent(&self) -> f64 {
+        // Short histories sit at the newest end: their first transition has index
+        // `HISTORY - len + 1`, not 1.
+        let offset = HISTORY - self.history.len();
+        let changes: f64 = self
+            .history
+            .iter()
+            .zip(self.history.iter().skip(1))
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .map(|(k, _)| weight(offset + k + 1))
+            .sum();
+        100.0 * changes / (HISTORY - 1) as f64
+    }
+
+    pub fn is_flapping(&self) -> bool {
+        self.flapping
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detector() -> Flapping {
+        Flapping::new(FlapSettings::default())
+    }
+
+    /// Feeds `results` (`'x'` failed, `'.'` healthy) and returns every change.
+    fn feed(f: &mut Flapping, results: &str) -> Vec<FlapChange> {
+        results
+            .chars()
+            .filter_map(|c| f.observe(c == 'x'))
+            .collect()
+    }
+
+    fn assert_close(actual: f64, expected: f64) {
+        assert!(
+            (actual - expected).abs() < 1e-9,
+            "expected {expected}, got {actual}"
+        );
+    }
+
+    #[test]
+    fn the_weights_run_from_0_8_to_1_2() {
+        assert_close(weight(1), 0.8);
+        assert_close(weight(20), 1.2);
+        let mean: f64 = (1..=20).map(weight).sum::<f64>() / 20.0;
+        assert_close(mean, 1.0);
+    }
+
+    #[test]
+    fn a_steady_check_never_flaps() {
+        let mut f = detector();
+        assert_eq!(feed(&mut f, &".".repeat(100)), vec![]);
+        assert_close(f.percent(), 0.0);
+        let mut f = detector();
+        assert_eq!(feed(&mut f, &"x".repeat(100)), vec![]);
+        assert!(!f.is_flapping());
+    }
+
+    #[test]
+    fn a_single_three_result_outage_does_not_flap() {
+        let mut f = detector();
+        let results = format!("{}xxx{}", ".".repeat(30), ".".repeat(30));
+        let mut highest: f64 = 0.0;
+        for c in results.chars() {
+            assert_eq!(f.observe(c == 'x'), None);
+            highest = highest.max(f.percent());
+        }
+        // Both changes at their heaviest: the down one at i = 17, the up one at i = 20,
+        // (1.137 + 1.2) / 20 = 11.7 %.
+        assert_close(highest, 100.0 * (weight(17) + weight(20)) / 20.0);
+        assert!(highest < 20.0);
+    }
+
+    #[test]
+    fn alternating_results_start_flapping_once_and_stay_quiet() {
+        let mut f = detector();
+        let mut started_at = None;
+        for n in 1..=60 {
+            match f.observe(n % 2 == 0) {
+                Some(FlapChange::Started { percent }) => {
+                    assert_eq!(started_at, None, "started twice");
+                    assert!(percent > 20.0);
+                    started_at = Some(n);
+                }
+                Some(other) => panic!("unexpected {other:?} at result {n}"),
+                None => {}
+            }
+        }
+        // Four changes at the newest end: 1.2 + 1.179 + 1.158 + 1.137 = 4.67 -> 23.4 %;
+        // three were 17.7 %.
+        assert_eq!(started_at, Some(5));
+        assert!(f.is_flapping());
+        assert_close(f.percent(), 100.0);
+    }
+
+    #[test]
+    fn a_flapping_check_that_settles_stops_exactly_once() {
+        let mut f = detector();
+        let alternating: String = (0..30)
+            .map(|n| if n % 2 == 0 { 'x' } else { '.' })
+            .collect();
+        feed(&mut f, &alternating);
+        assert!(f.is_flapping());
+        let mut stopped = Vec::new();
+        for n in 1..=40 {
+            if let Some(change) = f.observe(false) {
+                stopped.push((n, change));
+            }
+        }
+        assert_eq!(stopped.len(), 1, "{stopped:?}");
+        // The last of 30 alternating results is healthy; it stops once only the oldest
+        // transition is left: 0.8 / 20 = 4 %, after 19 more healthy results. With two left
+        // it was 0.8 + 0.821 = 1.62 -> 8.1 %, still above 5 %.
+        let (n, change) = stopped[0];
+        assert_eq!(n, 19);
+        match change {
+            FlapChange::Stopped { percent } => assert_close(percent, 4.0),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(!f.is_flapping());
+    }
+
+    #[test]
+    fn between_the_thresholds_it_stays_as_it_was() {
+        let mut f = Flapping::new(FlapSettings {
+            low: 5.0,
+            high: 20.0,
+        });
+        // Two changes at the newest end: (1.179 + 1.2) / 20 = 11.9 %, between 5 and 20.
+        feed(&mut f, ".x.");
+        assert_close(f.percent(), 100.0 * (weight(19) + weight(20)) / 20.0);
+        assert!(f.percent() > 5.0 && f.percent() < 20.0);
+        assert!(!f.is_flapping());
+    }
+
+    #[test]
+    fn the_percentage_of_known_sequences() {
+        // Twenty-one alternating results: every transition changes, the weights average 1.
+        let mut f = detector();
+        feed(&mut f, "x.x.x.x.x.x.x.x.x.x.x");
+        assert_close(f.percent(), 100.0);
+
+        // One change, the newest: 1.2 / 20 = 6 %.
+        let mut f = detector();
+        feed(&mut f, &format!("{}x", ".".repeat(20)));
+        assert_close(f.percent(), 6.0);
+
+        // One change, the oldest: 0.8 / 20 = 4 %.
+        let mut f = detector();
+        feed(&mut f, &format!(".{}", "x".repeat(20)));
+        assert_close(f.percent(), 4.0);
+
+        // 10 up, 3 down, 8 up: changes at i = 10 (0.8 + 9 * 0.4 / 19 = 0.98947) and
+        // i = 13 (0.8 + 12 * 0.4 / 19 = 1.05263): 2.04211 / 20 = 10.2105 %.
+        let mut f = detector();
+        feed(&mut f, &format!("{}xxx{}", ".".repeat(10), ".".repeat(8)));
+        assert_close(
+            f.percent(),
+            100.0 * (0.8 + 9.0 * 0.4 / 19.0 + 0.8 + 12.0 * 0.4 / 19.0) / 20.0,
+        );
+        assert!((f.percent() - 10.2105).abs() < 1e-4);
+
+        // Fewer than 21 results: ".x" is one change at the newest place, 6 %.
+        let mut f = detector();
+        feed(&mut f, ".x");
+        assert_close(f.percent(), 6.0);
+    }
+
+    #[test]
+    fn only_the_last_21_results_count() {
+        let mut f = detector();
+        feed(&mut f, &format!("x.x.x.x.{}", ".".repeat(21)));
+        assert_close(f.percent(), 0.0);
+    }
+}
