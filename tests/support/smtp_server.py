@@ -89,6 +89,9 @@ def main():
         kwargs["authenticator"] = authenticator
         kwargs["auth_require_tls"] = False
     handler = Mailbox(args.save) if args.save else Sink()
+    # aiosmtpd gives up after 5 s by default, while the socket already listens: on a busy
+    # machine a caller probing the port would then see it accept, and the process exit.
+    kwargs["ready_timeout"] = 30
     controller = Controller(handler, hostname="127.0.0.1", port=args.port, server_hostname="healthmon-test-smtp", **kwargs)
     controller.start()
     print("ready", flush=True)
