@@ -6,6 +6,7 @@
 //! notifier's: a notifier makes one attempt and says how it went.
 
 pub mod email;
+pub mod webhook;
 
 use super::message::Outgoing;
 use crate::keys::{FieldError, KeyError};
@@ -17,7 +18,10 @@ use std::fmt;
 use std::sync::Arc;
 
 /// Every kind, by the name written as `kind = "..."` under `[[notifier]]`.
-pub static KINDS: &[Kind] = &[Kind::of::<email::EmailConfig>()];
+pub static KINDS: &[Kind] = &[
+    Kind::of::<email::EmailConfig>(),
+    Kind::of::<webhook::WebhookConfig>(),
+];
 
 /// One attempt that did not deliver.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
