@@ -134,7 +134,7 @@ pub struct Outgoing<'a> {
 
 impl AlertItem {
     /// The word a title starts with: `DOWN`, `RESOLVED`, `CRITICAL`, `FLAPPING`...
-    fn headline(&self, event: Event) -> &'static str {
+    pub(crate) fn headline(&self, event: Event) -> &'static str {
         match (event, self.kind) {
             (Event::Resolved, AlertKind::Flapping) => "STABLE",
             (Event::Resolved, _) => "RESOLVED",
@@ -149,7 +149,7 @@ impl AlertItem {
     }
 
     /// What the title names: the check, and the rule where there is one.
-    fn subject(&self) -> String {
+    pub(crate) fn subject(&self) -> String {
         match &self.rule {
             Some(rule) if *rule != self.check => format!("{rule} ({})", self.check),
             _ => self.check.clone(),

@@ -163,6 +163,26 @@ pub fn smtp_server(tls: Option<&TestCert>, auth: Option<(&str, &str)>) -> Server
     Server { child, port }
 }
 
+/// aiosmtpd on a free port that keeps every message it accepts in `dir` as `<n>.eml` (raw)
+/// with `<n>.json` (the envelope), n from 1; while `dir/refuse` exists it answers DATA with
+/// `451 4.3.0 Try again later` and keeps nothing. See `tests/support/smtp_server.py`.
+#[allow(dead_code)] // for the notifier tests, which are written after the notifiers
+pub fn smtp_sink(dir: &Path) -> Server {
+    let port = free_port();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_server.py");
+    let mut child = Command::new("/usr/bin/python3")
+        .arg(script)
+        .arg(port.to_string())
+        .arg("--save")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the SMTP server (is python3-aiosmtpd installed? run scripts/services)");
+    wait_for_port(&mut child, port, "aiosmtpd");
+    Server { child, port }
+}
+
 /// dnsmasq answering for `healthmon.test` names on a free port, and nothing else.
 pub fn dns_server() -> Server {
     let port = free_port();
