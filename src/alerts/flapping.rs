@@ -3,11 +3,11 @@
 //!
 //! The last [`HISTORY`] results are kept (oldest first: `s[0] .. s[20]`). Each of the 20
 //! transitions `s[i-1] -> s[i]` (`i = 1..=20`) that changes state counts with a weight rising
-//! linearly from 0.8 (the oldest, `i = 1`) to 1.2 (the newest, `i = 20`), so recent changes
+//! linearly from 0.75 (the oldest, `i = 1`) to 1.25 (the newest, `i = 20`), so recent changes
 //! count more:
 //!
 //! ```text
-//! weight(i) = 0.8 + (i - 1) * (1.2 - 0.8) / 19
+//! weight(i) = 0.75 + (i - 1) * (1.25 - 0.75) / 19
 //! percent   = 100 * sum(weight(i) for each i where s[i-1] != s[i]) / 20
 //! ```
 //!
@@ -16,8 +16,8 @@
 //! percentage rises strictly above `high`, and stops when it falls strictly below `low`; in
 //! between it stays as it was (hysteresis), so one change either way cannot toggle it.
 //!
-//! Nagios's own code (`base/flapping.c`) weights from 0.75 to 1.25 and compares with `>=` and
-//! `<=`; healthmon uses the 0.8..1.2 curve and strict comparisons as specified for it.
+//! The curve is Nagios's own (`base/flapping.c`); the comparisons follow its documentation
+//! ("exceeds" the high threshold, "goes below" the low one).
 
 use std::collections::VecDeque;
 
@@ -25,9 +25,9 @@ use std::collections::VecDeque;
 pub const HISTORY: usize = 21;
 
 /// The weight of the oldest transition.
-const OLDEST_WEIGHT: f64 = 0.8;
+const OLDEST_WEIGHT: f64 = 0.75;
 /// The weight of the newest transition.
-const NEWEST_WEIGHT: f64 = 1.2;
+const NEWEST_WEIGHT: f64 = 1.25;
 
 /// The thresholds, in percent of weighted state changes.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -142,9 +142,9 @@ mod tests {
     }
 
     #[test]
-    fn the_weights_run_from_0_8_to_1_2() {
-        assert_close(weight(1), 0.8);
-        assert_close(weight(20), 1.2);
+    fn the_weights_run_from_0_75_to_1_25() {
+        assert_close(weight(1), 0.75);
+        assert_close(weight(20), 1.25);
         let mean: f64 = (1..=20).map(weight).sum::<f64>() / 20.0;
         assert_close(mean, 1.0);
     }
@@ -169,7 +169,7 @@ mod tests {
             highest = highest.max(f.percent());
         }
         // Both changes at their heaviest: the down one at i = 17, the up one at i = 20,
-        // (1.137 + 1.2) / 20 = 11.7 %.
+        // (1.145 + 1.25) / 20 = 12.0 %.
         assert_close(highest, 100.0 * (weight(17) + weight(20)) / 20.0);
         assert!(highest < 20.0);
     }
@@ -189,8 +189,8 @@ mod tests {
                 None => {}
             }
         }
-        // Four changes at the newest end: 1.2 + 1.179 + 1.158 + 1.137 = 4.67 -> 23.4 %;
-        // three were 17.7 %.
+        // Four changes at the newest end: 1.25 + 1.224 + 1.197 + 1.171 = 4.84 -> 24.2 %;
+        // three were 18.4 %.
         assert_eq!(started_at, Some(5));
         assert!(f.is_flapping());
         assert_close(f.percent(), 100.0);
@@ -212,12 +212,12 @@ mod tests {
         }
         assert_eq!(stopped.len(), 1, "{stopped:?}");
         // The last of 30 alternating results is healthy; it stops once only the oldest
-        // transition is left: 0.8 / 20 = 4 %, after 19 more healthy results. With two left
-        // it was 0.8 + 0.821 = 1.62 -> 8.1 %, still above 5 %.
+        // transition is left: 0.75 / 20 = 3.75 %, after 19 more healthy results. With two
+        // left it was 0.75 + 0.776 = 1.53 -> 7.6 %, still above 5 %.
         let (n, change) = stopped[0];
         assert_eq!(n, 19);
         match change {
-            FlapChange::Stopped { percent } => assert_close(percent, 4.0),
+            FlapChange::Stopped { percent } => assert_close(percent, 3.75),
             other => panic!("unexpected {other:?}"),
         }
         assert!(!f.is_flapping());
@@ -229,7 +229,7 @@ mod tests {
             low: 5.0,
             high: 20.0,
         });
-        // Two changes at the newest end: (1.179 + 1.2) / 20 = 11.9 %, between 5 and 20.
+        // Two changes at the newest end: (1.224 + 1.25) / 20 = 12.4 %, between 5 and 20.
         feed(&mut f, ".x.");
         assert_close(f.percent(), 100.0 * (weight(19) + weight(20)) / 20.0);
         assert!(f.percent() > 5.0 && f.percent() < 20.0);
@@ -243,30 +243,30 @@ mod tests {
         feed(&mut f, "x.x.x.x.x.x.x.x.x.x.x");
         assert_close(f.percent(), 100.0);
 
-        // One change, the newest: 1.2 / 20 = 6 %.
+        // One change, the newest: 1.25 / 20 = 6.25 %.
         let mut f = detector();
         feed(&mut f, &format!("{}x", ".".repeat(20)));
-        assert_close(f.percent(), 6.0);
+        assert_close(f.percent(), 6.25);
 
-        // One change, the oldest: 0.8 / 20 = 4 %.
+        // One change, the oldest: 0.75 / 20 = 3.75 %.
         let mut f = detector();
         feed(&mut f, &format!(".{}", "x".repeat(20)));
-        assert_close(f.percent(), 4.0);
+        assert_close(f.percent(), 3.75);
 
-        // 10 up, 3 down, 8 up: changes at i = 10 (0.8 + 9 * 0.4 / 19 = 0.98947) and
-        // i = 13 (0.8 + 12 * 0.4 / 19 = 1.05263): 2.04211 / 20 = 10.2105 %.
+        // 10 up, 3 down, 8 up: changes at i = 10 (0.75 + 9 * 0.5 / 19 = 0.98684) and
+        // i = 13 (0.75 + 12 * 0.5 / 19 = 1.06579): 2.05263 / 20 = 10.2632 %.
         let mut f = detector();
         feed(&mut f, &format!("{}xxx{}", ".".repeat(10), ".".repeat(8)));
         assert_close(
             f.percent(),
-            100.0 * (0.8 + 9.0 * 0.4 / 19.0 + 0.8 + 12.0 * 0.4 / 19.0) / 20.0,
+            100.0 * (0.75 + 9.0 * 0.5 / 19.0 + 0.75 + 12.0 * 0.5 / 19.0) / 20.0,
         );
-        assert!((f.percent() - 10.2105).abs() < 1e-4);
+        assert!((f.percent() - 10.2632).abs() < 1e-4);
 
-        // Fewer than 21 results: ".x" is one change at the newest place, 6 %.
+        // Fewer than 21 results: ".x" is one change at the newest place, 6.25 %.
         let mut f = detector();
         feed(&mut f, ".x");
-        assert_close(f.percent(), 6.0);
+        assert_close(f.percent(), 6.25);
     }
 
     #[test]

@@ -538,8 +538,9 @@ impl Writer {
                     Ok(()) => {
                         let last = ops.last().map_or(0, |p| p.seq);
                         ops.clear();
-                        self.shared.committed(last);
+                        // Healthy again before anyone waiting on the commit is woken.
                         self.succeeded();
+                        self.shared.committed(last);
                         true
                     }
                     Err(e) => {
