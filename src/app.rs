@@ -5,6 +5,10 @@
 //! the scheduler stops, probes in flight finish within their timeout, the writer commits
 //! everything it was sent, then the HTTP server closes.
 
+use crate::alerts::clock::Clock;
+use crate::alerts::engine::Resume;
+use crate::alerts::journal::Journal;
+use crate::alerts::Alerting;
 use crate::api::{self, ApiContext, ApiParts};
 use crate::config::Config;
 use crate::fanout::Fanout;
@@ -12,7 +16,7 @@ use crate::metrics::Metrics;
 use crate::scheduler::Scheduler;
 use crate::state::State;
 use crate::store::writer::{CheckName, Writer, WriterHandle, WriterSettings};
-use crate::store::{queries, Store};
+use crate::store::{alerts as alert_store, queries, Store};
 use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,6 +31,7 @@ pub struct Application {
     server: JoinHandle<()>,
     stop_server: oneshot::Sender<()>,
     fanout: Fanout,
+    alerting: Alerting,
 }
 
 /// What a clean stop reports.
@@ -49,11 +54,33 @@ impl Application {
             .await
             .context("opening the database")?
             .context("storage.path")?;
-        let down = store
-            .read(|conn| queries::open_incident_checks(conn))
+        let (open, alerts, pending, (last_alert, last_notification), instance) = store
+            .read(|conn| {
+                Ok((
+                    queries::open_incidents(conn)?,
+                    alert_store::open_alerts(conn)?,
+                    alert_store::pending_notifications(conn)?,
+                    alert_store::last_ids(conn)?,
+                    alert_store::meta(conn, "instance")?,
+                ))
+            })
             .await
-            .context("reading the incidents left open")?;
-        let metrics = std::sync::Arc::new(Metrics::new(&config.checks));
+            .context("reading the incidents and alerts left open")?;
+        let down: Vec<String> = open.iter().map(|(name, _)| name.clone()).collect();
+        let resume = Resume {
+            alerts,
+            last_alert_id: last_alert,
+            last_notification_id: last_notification,
+            down: open
+                .iter()
+                .filter_map(|(name, started)| {
+                    let i = config.checks.iter().position(|c| &c.name == name)?;
+                    Some((i, *started))
+                })
+                .collect(),
+            instance,
+        };
+        let metrics = std::sync::Arc::new(Metrics::new(&config.checks, &config.alerting));
         let state = State::new(config.service.clone(), &config.checks);
 
         let settings =
@@ -72,6 +99,15 @@ impl Application {
         store.set_current_run(run_id);
         let (writer_input, writer) = writer.spawn().context("starting the store writer")?;
         state.set_store_ready();
+        let journal: std::sync::Arc<dyn Journal> = std::sync::Arc::new(writer_input.clone());
+        let (alerting, engine_input, alerting_handle) = Alerting::start(
+            config.alerting.clone(),
+            store.clone(),
+            journal,
+            Clock::system(),
+            resume,
+            pending,
+        );
 
         let listener = tokio::net::TcpListener::bind(config.server.listen)
             .await
@@ -92,6 +128,7 @@ impl Application {
             state: state.clone(),
             store: store.clone(),
             store_monitor: writer_input.monitor(),
+            alerting: alerting_handle,
             metrics: metrics.clone(),
             token: config.server.token.clone(),
             data_dir,
@@ -113,7 +150,7 @@ impl Application {
             state,
             metrics.clone(),
             writer_input,
-            None,
+            Some(engine_input),
         );
         let scheduler =
             Scheduler::start(&config.checks, fanout.clone(), metrics, &config.scheduler).await?;
@@ -131,6 +168,7 @@ impl Application {
             server,
             stop_server,
             fanout,
+            alerting,
         })
     }
 
@@ -153,6 +191,7 @@ impl Application {
             mut server,
             stop_server,
             fanout,
+            alerting,
             ..
         } = self;
         let writer = writer.finished();
@@ -169,8 +208,10 @@ impl Application {
         }
         scheduler.stop().await;
         let produced = fanout.produced();
-        // The last sender: once it is gone the writer drains, commits and ends.
+        // The fan-out was the engine's input; once the engine and the outbox have put their
+        // last changes in the writer's lanes, the writer drains, commits and ends.
         drop(fanout);
+        alerting.stop().await;
         let report = writer
             .await
             .context("the store writer died during shutdown")?;

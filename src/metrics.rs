@@ -2,6 +2,9 @@
 //!
 //! Per-check handles are created once at start, so recording a result touches only atomics.
 
+use crate::alerts::config::Setup;
+use crate::alerts::AlertingHandle;
+use crate::alerts::Level;
 use crate::checks::Status;
 use crate::config::CheckDef;
 use crate::result::CheckResult;
@@ -31,6 +34,193 @@ struct StatusLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LevelLabels {
+    level: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotifierLabels {
+    notifier: String,
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SloLabels {
+    slo: String,
+    check: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BurnLabels {
+    slo: String,
+    check: String,
+    window: String,
+}
+
+/// The handles of the alerting series, set from the engine's and the outbox's figures at each
+/// scrape.
+struct AlertMetrics {
+    firing: [Gauge; 2],
+    sent: Vec<Counter>,
+    failed: Vec<Counter>,
+    given_up: Vec<Counter>,
+    outbox_depth: Gauge,
+    budget: Vec<Gauge<f64, AtomicU64>>,
+    burn: Vec<[Gauge<f64, AtomicU64>; 4]>,
+    engine_dropped: Counter,
+}
+
+const BURN_WINDOWS: [&str; 4] = ["5m", "30m", "1h", "6h"];
+
+impl AlertMetrics {
+    fn register(registry: &mut Registry, setup: &Setup) -> Self {
+        let mut firing_series = Series::<LevelLabels, Gauge>::default();
+        let firing = [Level::Warning, Level::Critical].map(|l| {
+            firing_series.add(
+                LevelLabels {
+                    level: l.as_str().into(),
+                },
+                Gauge::default(),
+            )
+        });
+        let mut sent = Series::<NotifierLabels, Counter>::default();
+        let mut failed = Series::<NotifierLabels, Counter>::default();
+        let mut given_up = Series::<NotifierLabels, Counter>::default();
+        let mut budget = Series::<SloLabels, Gauge<f64, AtomicU64>>::default();
+        let mut burn = Series::<BurnLabels, Gauge<f64, AtomicU64>>::default();
+        let labels = |n: &crate::alerts::config::NotifierDef| NotifierLabels {
+            notifier: n.name.clone(),
+            kind: n.kind.into(),
+        };
+        let m = AlertMetrics {
+            sent: setup
+                .notifiers
+                .iter()
+                .map(|n| sent.add(labels(n), Counter::default()))
+                .collect(),
+            failed: setup
+                .notifiers
+                .iter()
+                .map(|n| failed.add(labels(n), Counter::default()))
+                .collect(),
+            given_up: setup
+                .notifiers
+                .iter()
+                .map(|n| given_up.add(labels(n), Counter::default()))
+                .collect(),
+            budget: setup
+                .slos
+                .iter()
+                .map(|s| {
+                    budget.add(
+                        SloLabels {
+                            slo: s.name.clone(),
+                            check: setup.checks[s.check].name.clone(),
+                        },
+                        Gauge::default(),
+                    )
+                })
+                .collect(),
+            burn: setup
+                .slos
+                .iter()
+                .map(|s| {
+                    BURN_WINDOWS.map(|w| {
+                        burn.add(
+                            BurnLabels {
+                                slo: s.name.clone(),
+                                check: setup.checks[s.check].name.clone(),
+                                window: w.into(),
+                            },
+                            Gauge::default(),
+                        )
+                    })
+                })
+                .collect(),
+            firing,
+            outbox_depth: Gauge::default(),
+            engine_dropped: Counter::default(),
+        };
+        registry.register(
+            "alerts_firing",
+            "Open alerts (firing or acknowledged), by level",
+            firing_series,
+        );
+        registry.register(
+            "notifications_sent",
+            "Notifications the receiving server accepted, by notifier",
+            sent,
+        );
+        registry.register(
+            "notifications_failed",
+            "Failed delivery attempts (each retried unless given up), by notifier",
+            failed,
+        );
+        registry.register(
+            "notifications_given_up",
+            "Notifications given up on (refused for good, or undeliverable for retry_for)",
+            given_up,
+        );
+        registry.register(
+            "outbox_depth",
+            "Notifications waiting to be delivered",
+            m.outbox_depth.clone(),
+        );
+        registry.register(
+            "slo_error_budget_remaining_ratio",
+            "Share of the SLO's error budget left over its window (negative once overspent)",
+            budget,
+        );
+        registry.register(
+            "slo_burn_rate",
+            "How fast the SLO's error budget burns over the window (1 = exactly over the SLO window)",
+            burn,
+        );
+        registry.register(
+            "alert_engine_results_dropped",
+            "Results the alert engine never saw because it fell behind",
+            m.engine_dropped.clone(),
+        );
+        m
+    }
+
+    fn update(&self, a: &AlertingHandle) {
+        let snap = a.snapshot();
+        for (i, level) in [Level::Warning, Level::Critical].into_iter().enumerate() {
+            let n = snap.alerts.iter().filter(|v| v.level == level).count();
+            self.firing[i].set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        let set = |c: &Counter, v: u64| c.inner().store(v, std::sync::atomic::Ordering::Relaxed);
+        let mut depth = 0;
+        for (i, s) in a.notifier_stats().iter().enumerate() {
+            use std::sync::atomic::Ordering::Relaxed;
+            if let (Some(sent), Some(failed), Some(given_up)) =
+                (self.sent.get(i), self.failed.get(i), self.given_up.get(i))
+            {
+                set(sent, s.sent.load(Relaxed));
+                set(failed, s.failed.load(Relaxed));
+                set(given_up, s.given_up.load(Relaxed));
+            }
+            depth += s.queued.load(Relaxed);
+        }
+        self.outbox_depth
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
+        for (i, slo) in snap.slos.iter().enumerate() {
+            if let (Some(g), Some(b)) = (self.budget.get(i), &slo.error_budget) {
+                g.set(b.remaining_percent / 100.0);
+            }
+            if let Some(gs) = self.burn.get(i) {
+                let r = &slo.burn_rates;
+                for (g, v) in gs.iter().zip([r.m5, r.m30, r.h1, r.h6]) {
+                    g.set(v.unwrap_or(0.0));
+                }
+            }
+        }
+        set(&self.engine_dropped, a.dropped_results());
+    }
 }
 
 /// The series of one metric, written in the order they were added: the checks' order in the
@@ -100,10 +290,11 @@ pub struct Metrics {
     store_pending: Gauge,
     store_oldest_pending: Gauge<f64, AtomicU64>,
     store_failing: Gauge,
+    alerts: AlertMetrics,
 }
 
 impl Metrics {
-    pub fn new(defs: &[Arc<CheckDef>]) -> Self {
+    pub fn new(defs: &[Arc<CheckDef>], alerting: &Setup) -> Self {
         let mut registry = Registry::with_prefix("healthmon");
         let mut runs = Series::<StatusLabels, Counter>::default();
         let mut is_status = Series::<StatusLabels, Gauge>::default();
@@ -240,6 +431,7 @@ impl Metrics {
             store_failing.clone(),
         );
         registry.register("build_info", "Version of this healthmon", build);
+        let alerts = AlertMetrics::register(&mut registry, alerting);
 
         Metrics {
             registry,
@@ -254,6 +446,7 @@ impl Metrics {
             store_pending,
             store_oldest_pending,
             store_failing,
+            alerts,
         }
     }
 
@@ -290,8 +483,17 @@ impl Metrics {
         self.schedule_lag.observe(seconds.max(0.0));
     }
 
-    /// The text exposition, with the overall status and the store's health as of now.
-    pub fn render(&self, overall: Status, store: &StoreHealth) -> String {
+    /// The OpenMetrics text, with the overall status, the store's health and the alerting
+    /// figures as of now.
+    pub fn render(
+        &self,
+        overall: Status,
+        store: &StoreHealth,
+        alerting: Option<&AlertingHandle>,
+    ) -> String {
+        if let Some(a) = alerting {
+            self.alerts.update(a);
+        }
         // The writer keeps its own counts (it must not depend on this module); they are
         // copied in at each scrape.
         let set = |c: &Counter, v: u64| c.inner().store(v, std::sync::atomic::Ordering::Relaxed);
@@ -317,9 +519,101 @@ impl Metrics {
     }
 }
 
+/// The exposition formats `/metrics` serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus text 0.0.4: what every scraper and `promtool check metrics` read.
+    Text,
+    /// OpenMetrics 1.0, for a scraper whose `Accept` asks for it.
+    OpenMetrics,
+}
+
+impl Format {
+    /// OpenMetrics only when the request's `Accept` names it.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        match accept {
+            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::Text,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+/// Rewrites prometheus-client's OpenMetrics text as Prometheus text 0.0.4: a counter's HELP
+/// and TYPE name its samples' `_total` name, and there is no `# EOF` or `# UNIT`.
+pub fn to_prometheus_text(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len());
+    let mut help: Option<&str> = None;
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            // Held until its TYPE line says whether the name needs `_total`.
+            if let Some(h) = help.take() {
+                out.push_str(h);
+                out.push('\n');
+            }
+            help = Some(line);
+            let _ = rest;
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, ""));
+            let name = if kind == "counter" && !name.ends_with("_total") {
+                format!("{name}_total")
+            } else {
+                name.to_string()
+            };
+            if let Some(h) = help.take() {
+                let text = h
+                    .strip_prefix("# HELP ")
+                    .and_then(|r| r.split_once(' '))
+                    .map_or("", |(_, t)| t);
+                out.push_str(&format!("# HELP {name} {text}\n"));
+            }
+            out.push_str(&format!("# TYPE {name} {kind}\n"));
+            continue;
+        }
+        if let Some(h) = help.take() {
+            out.push_str(h);
+            out.push('\n');
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_text_format_names_counters_by_their_samples_and_has_no_eof() {
+        let om = "# HELP healthmon_check_runs Probes run.\n# TYPE healthmon_check_runs counter\nhealthmon_check_runs_total{check=\"a\"} 3\n# HELP healthmon_status Overall.\n# TYPE healthmon_status gauge\nhealthmon_status 0\n# EOF\n";
+        assert_eq!(
+            to_prometheus_text(om),
+            "# HELP healthmon_check_runs_total Probes run.\n# TYPE healthmon_check_runs_total counter\nhealthmon_check_runs_total{check=\"a\"} 3\n# HELP healthmon_status Overall.\n# TYPE healthmon_status gauge\nhealthmon_status 0\n"
+        );
+        assert_eq!(Format::negotiate(None), Format::Text);
+        assert_eq!(
+            Format::negotiate(Some(
+                "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"
+            )),
+            Format::OpenMetrics
+        );
+        assert_eq!(
+            Format::negotiate(Some("text/plain;version=0.0.4")),
+            Format::Text
+        );
+    }
 
     #[test]
     fn series_are_written_in_config_order_and_updated_through_their_handles() {
@@ -333,9 +627,9 @@ mod tests {
             .collect();
         let config =
             crate::config::parse(&text, std::path::Path::new("t.toml"), &|_| None).unwrap();
-        let metrics = Metrics::new(&config.checks);
+        let metrics = Metrics::new(&config.checks, &config.alerting);
         metrics.skipped(2);
-        let out = metrics.render(Status::Healthy, &StoreHealth::default());
+        let out = metrics.render(Status::Healthy, &StoreHealth::default(), None);
 
         let up: Vec<&str> = out
             .lines()
@@ -359,11 +653,11 @@ mod tests {
         assert!(out.contains("healthmon_check_skipped_total{check=\"mid\",kind=\"memory\"} 1\n"));
         assert!(out.contains("healthmon_check_skipped_total{check=\"zeta\",kind=\"memory\"} 0\n"));
         assert!(out.contains("healthmon_build_info{version=\""));
-        let again = Metrics::new(&config.checks);
+        let again = Metrics::new(&config.checks, &config.alerting);
         again.skipped(2);
         assert_eq!(
             out,
-            again.render(Status::Healthy, &StoreHealth::default()),
+            again.render(Status::Healthy, &StoreHealth::default(), None),
             "two starts with the same config and counts write the same text"
         );
     }

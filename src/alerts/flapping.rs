@@ -62,6 +62,9 @@ pub struct Flapping {
     /// `true` = failed; oldest at the front, at most [`HISTORY`] long.
     history: VecDeque<bool>,
     flapping: bool,
+    /// Resumed as flapping after a restart, without the history that made it so: it cannot
+    /// be said to have settled until a whole new history says so.
+    resumed: bool,
 }
 
 /// The weight of transition `i` (1 = oldest, 20 = newest).
@@ -76,7 +79,15 @@ impl Flapping {
             settings,
             history: VecDeque::with_capacity(HISTORY),
             flapping: false,
+            resumed: false,
         }
+    }
+
+    /// Continues a check that was flapping when the daemon stopped.
+    pub fn resume(&mut self) {
+        self.flapping = true;
+        self.resumed = true;
+        self.history.clear();
     }
 
     /// Feeds one result (failed = the check was unhealthy), in order.
@@ -89,8 +100,12 @@ impl Flapping {
         if !self.flapping && percent > self.settings.high {
             self.flapping = true;
             Some(FlapChange::Started { percent })
-        } else if self.flapping && percent < self.settings.low {
+        } else if self.flapping
+            && percent < self.settings.low
+            && !(self.resumed && self.history.len() < HISTORY)
+        {
             self.flapping = false;
+            self.resumed = false;
             Some(FlapChange::Stopped { percent })
         } else {
             None
@@ -267,6 +282,20 @@ mod tests {
         let mut f = detector();
         feed(&mut f, ".x");
         assert_close(f.percent(), 6.25);
+    }
+
+    #[test]
+    fn a_check_resumed_as_flapping_settles_only_after_a_whole_new_history() {
+        let mut f = detector();
+        f.resume();
+        assert!(f.is_flapping());
+        let changes = feed(&mut f, &".".repeat(HISTORY - 1));
+        assert_eq!(
+            changes,
+            vec![],
+            "20 steady results are not yet a whole history"
+        );
+        assert_eq!(f.observe(false), Some(FlapChange::Stopped { percent: 0.0 }));
     }
 
     #[test]

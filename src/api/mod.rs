@@ -3,6 +3,7 @@
 //! Every endpoint reads the latest in-memory state or the store; none runs a check. Every
 //! path also answers with a trailing slash and under the `/api/v1` prefix.
 
+mod alerts;
 mod auth;
 mod history;
 mod pages;
@@ -30,6 +31,8 @@ pub struct ApiParts {
     pub store: Store,
     /// How the store writer is doing (it may be failing while reads still work).
     pub store_monitor: StoreMonitor,
+    /// The alert engine's state, and acknowledgements.
+    pub alerting: crate::alerts::AlertingHandle,
     pub metrics: Arc<Metrics>,
     pub token: Option<Secret>,
     /// The directory holding the database, whose disk `/health/detailed` reports.
@@ -162,15 +165,19 @@ fn other_routes(ctx: ApiContext) -> warp::filters::BoxedFilter<(Reply,)> {
     let metrics = get
         .and(warp::path!("metrics"))
         .and(with())
-        .map(|ctx: ApiContext| {
-            let body = ctx
-                .metrics
-                .render(ctx.state.overall(), &ctx.store_monitor.health());
-            views::respond(
-                StatusCode::OK,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                body.into_bytes(),
-            )
+        .and(warp::header::optional::<String>("accept"))
+        .map(|ctx: ApiContext, accept: Option<String>| {
+            let format = crate::metrics::Format::negotiate(accept.as_deref());
+            let body = ctx.metrics.render(
+                ctx.state.overall(),
+                &ctx.store_monitor.health(),
+                Some(&ctx.alerting),
+            );
+            let body = match format {
+                crate::metrics::Format::Text => crate::metrics::to_prometheus_text(&body),
+                crate::metrics::Format::OpenMetrics => body,
+            };
+            views::respond(StatusCode::OK, format.content_type(), body.into_bytes())
         });
     let history = get
         .and(warp::path!("checks" / String / "history"))
@@ -190,6 +197,17 @@ fn other_routes(ctx: ApiContext) -> warp::filters::BoxedFilter<(Reply,)> {
         .and(with())
         .and(query())
         .then(history::incidents);
+    let alerts = get
+        .and(warp::path!("alerts"))
+        .and(protected())
+        .and(with())
+        .and(query())
+        .then(alerts::list);
+    let ack = warp::post()
+        .and(warp::path!("alerts" / String / "ack"))
+        .and(protected())
+        .and(with())
+        .then(|id, ctx| alerts::ack(ctx, id));
     // Cron jobs often only have `curl URL` (a GET) at hand, so GET is accepted too.
     let push = warp::post()
         .or(warp::get())
@@ -220,6 +238,10 @@ fn other_routes(ctx: ApiContext) -> warp::filters::BoxedFilter<(Reply,)> {
         .or(availability)
         .unify()
         .or(incidents)
+        .unify()
+        .or(alerts)
+        .unify()
+        .or(ack)
         .unify()
         .or(push)
         .unify()

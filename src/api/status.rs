@@ -2,6 +2,7 @@
 
 use super::views::{self, check_views, latest_of, CheckView, Ordered};
 use super::ApiContext;
+use crate::alerts::engine::{AlertView, SloView};
 use crate::availability::{Availability, Span};
 use crate::checks::{Observed, Status};
 use crate::duration;
@@ -194,6 +195,10 @@ struct DetailedCheck<'a> {
     last_error: Option<LastError>,
     availability: Ordered<'static, Availability>,
     recent_incidents: Vec<IncidentView>,
+    /// Its open alerts.
+    alerts: Vec<&'a AlertView>,
+    /// Its SLOs: error budget left and burn rates.
+    slos: Vec<&'a SloView>,
 }
 
 #[derive(Serialize)]
@@ -278,6 +283,79 @@ async fn store_facts(ctx: &ApiContext) -> Result<StoreFacts, StoreError> {
         .await
 }
 
+/// The alert engine and the outbox as `/health/detailed` shows them.
+#[derive(Serialize)]
+struct AlertingView<'a> {
+    /// Open alerts by level.
+    firing: Firing,
+    /// Notifications waiting to be delivered, over all notifiers.
+    outbox_depth: usize,
+    notifiers: Ordered<'a, NotifierView<'a>>,
+    /// Results the engine never saw because it fell behind.
+    results_dropped: u64,
+}
+
+#[derive(Serialize)]
+struct Firing {
+    warning: usize,
+    critical: usize,
+}
+
+#[derive(Serialize)]
+struct NotifierView<'a> {
+    kind: &'a str,
+    target: &'a str,
+    sent: u64,
+    failed_attempts: u64,
+    given_up: u64,
+    pending: usize,
+    last_sent: Option<String>,
+    last_error: Option<String>,
+}
+
+impl<'a> AlertingView<'a> {
+    fn new(ctx: &'a ApiContext, snapshot: &crate::alerts::engine::Snapshot) -> Self {
+        use std::sync::atomic::Ordering::Relaxed;
+        let stats = ctx.alerting.notifier_stats();
+        let notifiers: Vec<(&str, NotifierView)> = ctx
+            .alerting
+            .notifiers
+            .iter()
+            .zip(stats)
+            .map(|((name, kind, target), s)| {
+                (
+                    name.as_str(),
+                    NotifierView {
+                        kind,
+                        target,
+                        sent: s.sent.load(Relaxed),
+                        failed_attempts: s.failed.load(Relaxed),
+                        given_up: s.given_up.load(Relaxed),
+                        pending: s.queued.load(Relaxed),
+                        last_sent: s
+                            .last_sent_ms
+                            .lock()
+                            .ok()
+                            .and_then(|t| *t)
+                            .and_then(views::rfc3339_ms),
+                        last_error: s.last_error.lock().ok().and_then(|e| e.clone()),
+                    },
+                )
+            })
+            .collect();
+        let level = |l| snapshot.alerts.iter().filter(|a| a.level == l).count();
+        AlertingView {
+            firing: Firing {
+                warning: level(crate::alerts::Level::Warning),
+                critical: level(crate::alerts::Level::Critical),
+            },
+            outbox_depth: notifiers.iter().map(|(_, n)| n.pending).sum(),
+            notifiers: Ordered(notifiers),
+            results_dropped: ctx.alerting.dropped_results(),
+        }
+    }
+}
+
 /// The store writer as `/health/detailed` shows it.
 #[derive(Serialize)]
 struct StoreView {
@@ -328,6 +406,7 @@ pub async fn detailed(ctx: ApiContext) -> Response<Vec<u8>> {
         }
     };
     let now = Utc::now().timestamp_millis();
+    let snapshot = ctx.alerting.snapshot();
     let latest = latest_of(ctx.state.checks().iter());
     let failures: Vec<_> = ctx
         .state
@@ -367,6 +446,16 @@ pub async fn detailed(ctx: ApiContext) -> Response<Vec<u8>> {
                     .iter()
                     .map(|i| IncidentView::from_row(i, now))
                     .collect(),
+                alerts: snapshot
+                    .alerts
+                    .iter()
+                    .filter(|a| a.check == def.name)
+                    .collect(),
+                slos: snapshot
+                    .slos
+                    .iter()
+                    .filter(|s| s.check == def.name)
+                    .collect(),
             };
             (def.name.as_str(), detail)
         })
@@ -377,6 +466,7 @@ pub async fn detailed(ctx: ApiContext) -> Response<Vec<u8>> {
         head: StatusHead<'a>,
         checks: Ordered<'a, DetailedCheck<'a>>,
         store: StoreView,
+        alerting: AlertingView<'a>,
         system: SystemView,
     }
     views::json(
@@ -385,6 +475,7 @@ pub async fn detailed(ctx: ApiContext) -> Response<Vec<u8>> {
             head: head(&ctx),
             checks: Ordered(checks),
             store: StoreView::new(&ctx, ctx.store_monitor.health()),
+            alerting: AlertingView::new(&ctx, &snapshot),
             system: system_view(&ctx),
         },
     )

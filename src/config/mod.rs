@@ -3,6 +3,7 @@
 //! Loading builds every check with the same constructors `run` uses, so `validate` rejects
 //! exactly what `run` would. Every problem is collected and reported with its key path.
 
+mod alerting;
 pub mod env;
 pub mod error;
 
@@ -35,6 +36,9 @@ const COMMON_KEYS: &[&str] = &[
     "failure_threshold",
     "success_threshold",
     "max_backoff",
+    "alert",
+    "notify",
+    "depends_on",
 ];
 
 const SECTIONS: &[&str] = &[
@@ -44,6 +48,11 @@ const SECTIONS: &[&str] = &[
     "scheduler",
     "defaults",
     "check",
+    "alerting",
+    "notifier",
+    "alert",
+    "slo",
+    "maintenance",
 ];
 
 /// The whole, validated configuration.
@@ -58,6 +67,8 @@ pub struct Config {
     pub checks: Vec<Arc<CheckDef>>,
     /// Tokens of the push checks, for `/api/v1/push/TOKEN`.
     pub push: PushTokens,
+    /// Rules, SLOs, maintenance, notifiers: what the alert engine runs on.
+    pub alerting: Arc<crate::alerts::config::Setup>,
 }
 
 impl Config {
@@ -66,6 +77,12 @@ impl Config {
         self.checks
             .iter()
             .flat_map(|c| c.secrets.iter())
+            .chain(
+                self.alerting
+                    .notifiers
+                    .iter()
+                    .flat_map(|n| n.secrets.iter()),
+            )
             .chain(self.server.token.as_ref().map(Secret::expose))
     }
 
@@ -195,6 +212,12 @@ pub struct CheckDef {
     pub target: String,
     /// Secrets this check's config holds; scrubbed from every message it produces.
     pub secrets: crate::redact::Secrets,
+    /// `alert = false`: no state alerts for it.
+    pub alert: bool,
+    /// The notifiers of its alerts as written (`None`: every notifier).
+    pub notify: Option<Vec<String>>,
+    /// The checks it depends on, as written.
+    pub depends_on: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -218,6 +241,15 @@ struct CommonFields {
         deserialize_with = "duration::deserialize"
     )]
     max_backoff: Duration,
+    #[serde(default = "default_true")]
+    alert: bool,
+    notify: Option<Vec<String>>,
+    #[serde(default)]
+    depends_on: Vec<String>,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_service_name() -> String {
@@ -302,12 +334,14 @@ pub fn parse(
         unreachable!("a parsed document is a table")
     };
 
+    debug_assert!(alerting::SECTIONS.iter().all(|s| SECTIONS.contains(s)));
     for key in root.keys() {
         if !SECTIONS.contains(&key.as_str()) {
             let message = match key.as_str() {
-                "alert" | "notifier" => {
-                    "alert rules and notifiers are not supported by this version".to_string()
-                }
+                "alerts" | "notifiers" | "slos" | "checks" => format!(
+                    "unknown section; did you mean [[{}]]?",
+                    key.trim_end_matches('s')
+                ),
                 _ => format!("unknown section; expected one of {}", SECTIONS.join(", ")),
             };
             errors.push(ConfigError::invalid(key.clone(), message));
@@ -375,8 +409,12 @@ pub fn parse(
         }
     };
 
-    match (service, server, storage, scheduler) {
-        (Some(service), Some(server), Some(storage), Some(scheduler)) if errors.is_empty() => {
+    let alerting = alerting::build(&mut root, service.as_ref(), &checks, &mut errors);
+
+    match (service, server, storage, scheduler, alerting) {
+        (Some(service), Some(server), Some(storage), Some(scheduler), Some(alerting))
+            if errors.is_empty() =>
+        {
             Ok(Config {
                 source: source.to_path_buf(),
                 service,
@@ -385,6 +423,7 @@ pub fn parse(
                 scheduler,
                 checks,
                 push,
+                alerting: Arc::new(alerting),
             })
         }
         _ => Err(ConfigErrors(errors)),
@@ -635,6 +674,9 @@ fn build_check(
                 max_backoff: common.max_backoff.max(nominal),
                 check,
                 secrets,
+                alert: common.alert,
+                notify: common.notify,
+                depends_on: common.depends_on,
             })
         }
         _ => Err(errors),

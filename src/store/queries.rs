@@ -138,15 +138,16 @@ pub struct Latency {
     pub p99_ms: Option<f64>,
 }
 
-/// Names of the checks with an incident still open (an earlier run's outage that never ended,
-/// or this one's), so incident tracking resumes where it stopped.
+/// The checks with an incident still open (an earlier run's outage that never ended), and
+/// when each began, so incident tracking and alerts resume where they stopped.
 ///
 /// # Errors
 /// SQL errors.
-pub fn open_incident_checks(conn: &Connection) -> Result<Vec<String>, StoreError> {
+pub fn open_incidents(conn: &Connection) -> Result<Vec<(String, Millis)>, StoreError> {
     let mut stmt = conn.prepare(
-        "SELECT DISTINCT c.name FROM incidents i JOIN checks c ON c.id = i.check_id WHERE i.ended_ms IS NULL",
+        "SELECT c.name, min(i.started_ms) FROM incidents i JOIN checks c ON c.id = i.check_id
+         WHERE i.ended_ms IS NULL GROUP BY c.name",
     )?;
-    let rows = stmt.query_map([], |r| r.get(0))?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

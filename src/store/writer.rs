@@ -204,10 +204,7 @@ impl WriterInput {
 
     /// Waits until op `seq` is committed, or `timeout` passes; true when it is.
     pub async fn wait_committed(&self, seq: u64, timeout: Duration) -> bool {
-        let mut rx = self.committed();
-        tokio::time::timeout(timeout, rx.wait_for(|c| *c >= seq))
-            .await
-            .is_ok_and(|r| r.is_ok())
+        self.monitor().wait_committed(seq, timeout).await
     }
 
     /// A view of the writer's health that does not keep the writer running.
@@ -222,6 +219,14 @@ impl WriterInput {
 pub struct StoreMonitor(Arc<Shared>);
 
 impl StoreMonitor {
+    /// Waits until op `seq` is committed, or `timeout` passes; true when it is.
+    pub async fn wait_committed(&self, seq: u64, timeout: Duration) -> bool {
+        let mut rx = self.0.committed.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|c| *c >= seq))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
     pub fn health(&self) -> StoreHealth {
         let s = &self.0.stats;
         let (pending_ops, oldest) = match self.0.ops.lock() {
