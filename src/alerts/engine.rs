@@ -1047,11 +1047,13 @@ impl Engine {
         self.batch.deadline = None;
         let items = std::mem::take(&mut self.batch.items);
         let mut groups: BTreeMap<(usize, u8), Vec<(i64, Event, Option<Level>)>> = BTreeMap::new();
+        // Within one send, all-clears first: a parent's recovery reads before the children
+        // it was holding back.
         let order = |e: Event| match e {
-            Event::Firing => 0u8,
+            Event::Resolved => 0u8,
             Event::LevelChanged => 1,
             Event::Reminder => 2,
-            Event::Resolved => 3,
+            Event::Firing => 3,
         };
         let mut seen: BTreeSet<(i64, u8)> = BTreeSet::new();
         for (id, event, previous) in items {
@@ -1536,3 +1538,6 @@ pub(crate) mod task {
         engine
     }
 }
+
+#[cfg(test)]
+mod tests;

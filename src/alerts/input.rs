@@ -55,8 +55,9 @@ impl EngineInput {
         let _ = self.transitions.send(transition);
     }
 
-    /// Results the engine never saw because its queue was full.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+    /// The count of results the engine never saw because its queue was full; holding it
+    /// does not keep the lanes open.
+    pub fn dropped_counter(&self) -> Arc<AtomicU64> {
+        self.dropped.clone()
     }
 }

@@ -150,8 +150,10 @@ impl AlertItem {
 
     /// What the title names: the check, and the rule where there is one.
     pub(crate) fn subject(&self) -> String {
-        match &self.rule {
-            Some(rule) if *rule != self.check => format!("{rule} ({})", self.check),
+        match (&self.rule, self.kind) {
+            (Some(rule), AlertKind::Slo) if *rule == self.check => format!("{rule} SLO"),
+            (Some(rule), AlertKind::Slo) => format!("{rule} SLO ({})", self.check),
+            (Some(rule), _) if *rule != self.check => format!("{rule} ({})", self.check),
             _ => self.check.clone(),
         }
     }

@@ -58,7 +58,8 @@ pub struct AlertingHandle {
     commands: mpsc::Sender<Command>,
     snapshot: Arc<RwLock<Snapshot>>,
     outbox: Arc<Vec<NotifierStats>>,
-    input: EngineInput,
+    /// Results the engine dropped (not the input itself: that would keep the engine running).
+    dropped: Arc<std::sync::atomic::AtomicU64>,
     /// Name, kind and redacted target of each notifier.
     pub notifiers: Arc<Vec<(String, &'static str, String)>>,
 }
@@ -74,7 +75,7 @@ impl AlertingHandle {
 
     /// Results the engine never saw because it fell behind.
     pub fn dropped_results(&self) -> u64 {
-        self.input.dropped()
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Acknowledges alert `id`; `None` when the engine is gone.
@@ -139,7 +140,7 @@ impl Alerting {
             commands: commands_tx,
             snapshot,
             outbox: stats,
-            input: input.clone(),
+            dropped: input.dropped_counter(),
             notifiers,
         };
         (

@@ -203,8 +203,9 @@ fn other_routes(ctx: ApiContext) -> warp::filters::BoxedFilter<(Reply,)> {
         .and(with())
         .and(query())
         .then(alerts::list);
-    let ack = warp::post()
-        .and(warp::path!("alerts" / String / "ack"))
+    // The path first: a GET elsewhere must stay a 404, not become a 405 of this route.
+    let ack = warp::path!("alerts" / String / "ack")
+        .and(warp::post())
         .and(protected())
         .and(with())
         .then(|id, ctx| alerts::ack(ctx, id));

@@ -42,8 +42,9 @@ async fn an_outage_that_opens_and_closes_while_the_database_is_locked_is_recorde
     // inside it.
     let lock = Lock::take(&app);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    target.stop().await;
+    // Measured from before the stop: a graceful stop takes up to 2 s, failing probes already.
     let down_at = Instant::now();
+    target.stop().await;
     let app_ref = &app;
     wait_until(
         Duration::from_secs(10),
