@@ -229,11 +229,14 @@ pub struct Resume {
     pub instance: Option<String>,
 }
 
+/// An event of an alert waiting to be sent: the alert, what happened, the level before.
+type Item = (i64, Event, Option<Level>);
+
 /// A group of events waiting for `group_wait`.
 #[derive(Debug, Default)]
 struct Batch {
     deadline: Option<Millis>,
-    items: Vec<(i64, Event, Option<Level>)>,
+    items: Vec<Item>,
 }
 
 pub struct Engine {
@@ -435,7 +438,7 @@ impl Engine {
             if let Some(down) = self.checks[c].down.clone() {
                 let key = format!("state:{}", self.setup.checks[c].name);
                 if !self.by_key.contains_key(&key) && self.setup.checks[c].alert {
-                    self.open_state_alert(c, down.started_ms, None, now);
+                    self.open_state_alert(c, down.started_ms, None);
                 }
             }
         }
@@ -457,7 +460,7 @@ impl Engine {
             } => {
                 self.checks[c].down = Some(Down { started_ms });
                 if self.setup.checks[c].alert {
-                    self.open_state_alert(c, started_ms, first_error, now);
+                    self.open_state_alert(c, started_ms, first_error);
                 }
             }
             Change::Resolved { ended_ms } => {
@@ -669,8 +672,8 @@ impl Engine {
         rule: Option<String>,
         level: Level,
         started_ms: Millis,
-        now: Millis,
     ) -> i64 {
+        let now = self.clock.now_ms();
         self.next_alert += 1;
         let id = self.next_alert;
         self.alerts.insert(
@@ -696,13 +699,7 @@ impl Engine {
         id
     }
 
-    fn open_state_alert(
-        &mut self,
-        c: usize,
-        started_ms: Millis,
-        first_error: Option<String>,
-        now: Millis,
-    ) {
+    fn open_state_alert(&mut self, c: usize, started_ms: Millis, first_error: Option<String>) {
         let def = &self.setup.checks[c];
         let key = format!("state:{}", def.name);
         if self.by_key.contains_key(&key) {
@@ -713,7 +710,7 @@ impl Engine {
         } else {
             Level::Warning
         };
-        let id = self.new_alert(key, AlertKind::State, c, None, level, started_ms, now);
+        let id = self.new_alert(key, AlertKind::State, c, None, level, started_ms);
         if let Some(a) = self.alerts.get_mut(&id) {
             a.message = first_error;
         }
@@ -795,7 +792,6 @@ impl Engine {
                     Some(rule.name.clone()),
                     level,
                     now,
-                    now,
                 );
                 self.rules[i].alert = Some(id);
                 if let Some(a) = self.alerts.get_mut(&id) {
@@ -851,7 +847,6 @@ impl Engine {
                     Some(slo.name.clone()),
                     level,
                     now,
-                    now,
                 );
                 self.slos[i].alert = Some(id);
                 if let Some(a) = self.alerts.get_mut(&id) {
@@ -895,7 +890,7 @@ impl Engine {
         } else {
             Level::Warning
         };
-        let id = self.new_alert(key, AlertKind::Flapping, c, None, level, now, now);
+        let id = self.new_alert(key, AlertKind::Flapping, c, None, level, now);
         if let Some(a) = self.alerts.get_mut(&id) {
             a.value = Some((percent * 10.0).round() / 10.0);
             a.message = Some(format!(
@@ -1046,7 +1041,7 @@ impl Engine {
     fn flush(&mut self, now: Millis) {
         self.batch.deadline = None;
         let items = std::mem::take(&mut self.batch.items);
-        let mut groups: BTreeMap<(usize, u8), Vec<(i64, Event, Option<Level>)>> = BTreeMap::new();
+        let mut groups: BTreeMap<(usize, u8), Vec<Item>> = BTreeMap::new();
         // Within one send, all-clears first: a parent's recovery reads before the children
         // it was holding back.
         let order = |e: Event| match e {
@@ -1129,7 +1124,7 @@ impl Engine {
         }
     }
 
-    fn send(&mut self, n: usize, event: Event, list: &[(i64, Event, Option<Level>)], now: Millis) {
+    fn send(&mut self, n: usize, event: Event, list: &[Item], now: Millis) {
         let notifier = self.setup.notifiers[n].name.clone();
         self.next_notification += 1;
         let id = self.next_notification;
