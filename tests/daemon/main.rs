@@ -1,6 +1,7 @@
 //! Integration tests: the real daemon, a random port, a temporary database, HTTP.
 //! One test binary; each file is an area.
 
+mod alerts_slo;
 mod check_command;
 mod config_errors;
 mod deps_amqp;
