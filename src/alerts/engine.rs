@@ -258,6 +258,8 @@ pub struct Engine {
     /// Maintenance windows already recorded: (maintenance index, start).
     recorded: BTreeSet<(usize, Millis)>,
     snapshot: Arc<RwLock<Snapshot>>,
+    /// The snapshot no longer shows the state: rebuilt after the input, not after every one.
+    stale: bool,
 }
 
 fn ms(d: Duration) -> Millis {
@@ -344,6 +346,7 @@ impl Engine {
             instance,
             recorded: BTreeSet::new(),
             snapshot: Arc::default(),
+            stale: true,
         };
         if fresh {
             engine.journal.record(AlertOp::Meta {
@@ -531,6 +534,7 @@ impl Engine {
 
     pub fn on_readings(&mut self, readings: Readings) {
         let now = self.clock.now_ms();
+        self.stale = true;
         for (c, m) in readings.month.into_iter().enumerate() {
             if let Some(state) = self.checks.get_mut(c) {
                 state.month = m;
@@ -769,8 +773,9 @@ impl Engine {
         }
         if let Some(id) = self.rules[i].alert {
             if let Some(a) = self.alerts.get_mut(&id) {
-                if a.is_open() {
+                if a.is_open() && a.value != Some(value) {
                     a.value = Some(value);
+                    self.stale = true;
                 }
             }
         }
@@ -976,11 +981,17 @@ impl Engine {
             }
         }
         self.reminders(now);
+        // Every change of an alert goes through `dirty`; most results change nothing.
+        self.stale |= !self.dirty.is_empty();
         if self.batch.deadline.is_some_and(|d| d <= now) {
             self.flush(now);
+            self.stale = true;
         }
+        self.stale |= !self.dirty.is_empty();
         self.persist(now);
-        self.publish();
+        if self.stale {
+            self.publish();
+        }
     }
 
     fn reminders(&mut self, now: Millis) {
@@ -1354,7 +1365,8 @@ impl Engine {
         }
     }
 
-    fn publish(&self) {
+    fn publish(&mut self) {
+        self.stale = false;
         let alerts = self
             .alerts
             .values()

@@ -291,6 +291,11 @@ fn checks(names: &[&str], extra: &str) -> String {
 async fn a_down_check_is_announced_once_after_the_group_wait_and_its_end_in_the_same_thread() {
     let mut h = Harness::start(setup(&format!("{ONE_NOTIFIER}{}", checks(&["api"], "")))).await;
     h.down("api").await;
+    assert_eq!(
+        h.snapshot_now().alerts.len(),
+        1,
+        "firing at once, announced later"
+    );
     h.wait(Duration::from_secs(9)).await;
     assert!(h.delivered().is_empty(), "the group wait is not over");
     h.wait(Duration::from_secs(2)).await;
@@ -311,6 +316,7 @@ async fn a_down_check_is_announced_once_after_the_group_wait_and_its_end_in_the_
     );
     let lasted = d[1].message.alerts[0].duration_seconds;
     assert!((lasted - 41.0).abs() < 0.1, "{lasted}");
+    assert!(h.snapshot_now().alerts.is_empty(), "no longer open");
     assert_eq!(
         d[1].message.alerts[0].message.as_deref(),
         Some("api refused")
