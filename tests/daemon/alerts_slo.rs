@@ -315,7 +315,7 @@ async fn an_hour_that_burns_two_percent_of_the_budget_fires_the_fast_burn_alert(
     let slo = &detailed["checks"]["api"]["slos"][0];
     assert_eq!(slo["burning"], "fast", "{slo}");
     let h1 = slo["burn_rates"]["h1"].as_f64().unwrap();
-    assert!(h1 >= 14.4 && h1 < 17.0, "{slo}");
+    assert!((14.4..17.0).contains(&h1), "{slo}");
     let used = slo["error_budget"]["used_minutes"].as_f64().unwrap();
     assert!((used - 56.0 / 60.0).abs() < 0.05, "{slo}");
 }
