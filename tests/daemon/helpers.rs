@@ -40,6 +40,16 @@ impl TestConfig {
             db,
         }
     }
+
+    /// Adds `text` at the end of the config file (e.g. a check that names the database).
+    pub fn append(&mut self, text: &str) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .expect("open config");
+        f.write_all(text.as_bytes()).expect("append to config");
+    }
 }
 
 /// Kills the daemon when dropped, from the moment it is spawned, so no panic in a test (or in
