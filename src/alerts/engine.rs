@@ -257,6 +257,11 @@ pub struct Engine {
     instance: String,
     /// Maintenance windows already recorded: (maintenance index, start).
     recorded: BTreeSet<(usize, Millis)>,
+    /// Per maintenance: the window in force, and when to look again. Finding cron occurrences
+    /// in a time zone is not free, and every input asks.
+    windows: Vec<(Option<crate::availability::Span>, Millis)>,
+    /// Per check: the rules that read its results.
+    rules_of: Vec<Vec<usize>>,
     snapshot: Arc<RwLock<Snapshot>>,
     /// The snapshot no longer shows the state: rebuilt after the input, not after every one.
     stale: bool,
@@ -325,6 +330,13 @@ impl Engine {
                 rates: BurnRates::default(),
             })
             .collect();
+        let setup_maintenance_len = setup.maintenance.len();
+        let mut rules_of = vec![Vec::new(); setup.checks.len()];
+        for (i, r) in setup.rules.iter().enumerate() {
+            if let Some(list) = rules_of.get_mut(r.check) {
+                list.push(i);
+            }
+        }
         let (instance, fresh) = match resume.instance {
             Some(i) => (i, false),
             None => (random_token(), true),
@@ -345,6 +357,8 @@ impl Engine {
             next_notification: resume.last_notification_id,
             instance,
             recorded: BTreeSet::new(),
+            windows: vec![(None, Millis::MIN); setup_maintenance_len],
+            rules_of,
             snapshot: Arc::default(),
             stale: true,
         };
@@ -506,11 +520,9 @@ impl Engine {
                 None => {}
             }
         }
-        for i in 0..self.setup.rules.len() {
+        for k in 0..self.rules_of[c].len() {
+            let i = self.rules_of[c][k];
             let rule = &self.setup.rules[i];
-            if rule.check != c {
-                continue;
-            }
             let value = match &rule.metric {
                 Metric::ResponseTime => Some(r.response_time_ms()),
                 Metric::Observed(key) => r.observed.get(key).and_then(serde_json::Value::as_f64),
@@ -613,7 +625,6 @@ impl Engine {
     /// A time the engine must wake up at, if any: a group to send, a hold that runs out, a
     /// reminder, a maintenance window that starts or ends.
     pub fn next_deadline(&self) -> Option<Millis> {
-        let now = self.clock.now_ms();
         let reminders = self
             .alerts
             .values()
@@ -626,10 +637,10 @@ impl Engine {
             .chain(self.slos.iter().map(|s| &s.hold))
             .filter_map(Hold::next_deadline);
         let windows = self
-            .setup
-            .maintenance
+            .windows
             .iter()
-            .filter_map(|m| m.maintenance.next_change_after(now));
+            .map(|(_, recheck)| *recheck)
+            .filter(|t| *t < Millis::MAX);
         self.batch
             .deadline
             .into_iter()
@@ -938,14 +949,16 @@ impl Engine {
         }
     }
 
-    /// Why `a` may not be announced now, if anything stops it.
-    fn suppressed(&self, a: &Alert, now: Millis) -> Option<Held> {
+    /// Why `a` may not be announced now, if anything stops it (maintenance as of the last
+    /// [`Engine::record_maintenance`]).
+    fn suppressed(&self, a: &Alert) -> Option<Held> {
         let c = a.check;
         if self
             .setup
             .maintenance
             .iter()
-            .any(|m| m.covers(c) && m.maintenance.active_at(now).is_some())
+            .zip(&self.windows)
+            .any(|(m, (active, _))| m.covers(c) && active.is_some())
         {
             return Some(Held::Maintenance);
         }
@@ -973,7 +986,7 @@ impl Engine {
             .map(|a| a.id)
             .collect();
         for id in held {
-            if self.suppressed(&self.alerts[&id], now).is_none() {
+            if self.suppressed(&self.alerts[&id]).is_none() {
                 if let Some(a) = self.alerts.get_mut(&id) {
                     a.detail.held = None;
                 }
@@ -1006,7 +1019,7 @@ impl Engine {
             .map(|a| a.id)
             .collect();
         for id in due {
-            let quiet = self.suppressed(&self.alerts[&id], now).is_some();
+            let quiet = self.suppressed(&self.alerts[&id]).is_some();
             let Some(a) = self.alerts.get_mut(&id) else {
                 continue;
             };
@@ -1025,7 +1038,15 @@ impl Engine {
 
     fn record_maintenance(&mut self, now: Millis) {
         for (i, def) in self.setup.maintenance.iter().enumerate() {
-            let Some(span) = def.maintenance.active_at(now) else {
+            let (active, recheck) = &mut self.windows[i];
+            if now >= *recheck {
+                *active = def.maintenance.active_at(now);
+                *recheck = def
+                    .maintenance
+                    .next_change_after(now)
+                    .unwrap_or(Millis::MAX);
+            }
+            let Some(span) = *active else {
                 continue;
             };
             if !self.recorded.insert((i, span.start)) {
@@ -1074,7 +1095,7 @@ impl Engine {
                     if !a.is_open() {
                         continue;
                     }
-                    if let Some(reason) = self.suppressed(a, now) {
+                    if let Some(reason) = self.suppressed(a) {
                         if let Some(a) = self.alerts.get_mut(&id) {
                             a.detail.pending = false;
                             a.detail.held = Some(reason);
@@ -1090,7 +1111,7 @@ impl Engine {
                 }
                 Event::Resolved => self.told(a),
                 Event::LevelChanged | Event::Reminder => {
-                    if !a.is_open() || self.suppressed(a, now).is_some() {
+                    if !a.is_open() || self.suppressed(a).is_some() {
                         continue;
                     }
                     self.told(a)
