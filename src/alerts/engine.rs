@@ -66,6 +66,10 @@ struct Detail {
     /// Fired and waiting in the group to be announced.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pending: bool,
+    /// Resolved, and its resolution not yet handed to the outbox: a crash in between must not
+    /// leave those told without the all-clear, so a restart reads it back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    resolve_pending: bool,
     /// The flapping alert whose end message announces this one (see [`Engine::flap_stopped`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     adopted_by: Option<i64>,
@@ -394,13 +398,19 @@ impl Engine {
                 level: Level::parse(&row.level).unwrap_or(Level::Warning),
                 state: AlertState::parse(&row.state).unwrap_or(AlertState::Firing),
                 started_ms: row.started_ms,
-                resolved_ms: None,
+                resolved_ms: row.resolved_ms,
                 acked_ms: row.acknowledged_ms,
                 value: row.value,
                 message: row.message.clone(),
                 detail,
             };
             let id = alert.id;
+            if alert.state == AlertState::Resolved {
+                // It ended, and the stop came before those told heard it.
+                self.alerts.insert(id, alert);
+                self.batch_push(id, Event::Resolved, None, now);
+                continue;
+            }
             self.by_key.insert(alert.key.clone(), id);
             self.alerts.insert(id, alert);
             // Whatever it was about may be gone from the config, or over.
@@ -747,6 +757,7 @@ impl Engine {
         a.detail.held = None;
         a.detail.next_reminder_ms = None;
         let told = !a.detail.told.is_empty();
+        a.detail.resolve_pending = told;
         self.by_key.remove(&a.key.clone());
         self.dirty.insert(id);
         // A firing not yet announced is withdrawn: nobody needs the all-clear.
@@ -1192,6 +1203,9 @@ impl Engine {
             let Some(a) = self.alerts.get_mut(alert) else {
                 continue;
             };
+            if event == Event::Resolved {
+                a.detail.resolve_pending = false;
+            }
             if event == Event::Firing || a.detail.adopted_by.is_some_and(|f| ids.contains(&f)) {
                 a.detail
                     .told

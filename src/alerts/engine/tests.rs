@@ -268,9 +268,10 @@ fn resume_from(journal: &MemoryJournal, down: Vec<(usize, Millis)>) -> Resume {
     }
     Resume {
         last_alert_id: rows.keys().max().copied().unwrap_or(0),
+        // As store::alerts::open_alerts reads them.
         alerts: rows
             .into_values()
-            .filter(|r| r.state != "resolved")
+            .filter(|r| r.state != "resolved" || r.detail.contains("\"resolve_pending\":true"))
             .collect(),
         last_notification_id: last_notification,
         down,
@@ -779,5 +780,26 @@ async fn burn_rates_fire_the_fast_and_the_slow_slo_alerts_and_the_budget_is_publ
     h.wait(Duration::from_secs(11)).await;
     assert_eq!(h.titles().last().unwrap(), "WARNING · api SLO · healthmon");
     assert_eq!(h.snapshot_now().slos[0].burning, Some("slow"));
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_between_the_end_of_an_outage_and_its_all_clear_still_sends_the_all_clear() {
+    let config = setup(&format!("{ONE_NOTIFIER}{}", checks(&["api"], "")));
+    let mut h = Harness::start(config.clone()).await;
+    h.down("api").await;
+    h.wait(Duration::from_secs(11)).await;
+    h.up("api").await;
+    // Gone before the group wait sent the resolution, without a clean stop's flush: only
+    // what was journaled survives.
+    let journal = h.journal.clone();
+    h.task.take().unwrap().abort();
+    h.outbox.take().unwrap().stop(Duration::ZERO).await;
+    assert_eq!(h.titles(), ["DOWN · api · healthmon"]);
+
+    let resume = resume_from(&journal, vec![]);
+    let h = Harness::resume(config, resume, journal, T0 + 60_000).await;
+    h.wait(Duration::from_secs(11)).await;
+    assert_eq!(h.titles(), ["RESOLVED · api · healthmon"]);
     h.stop().await;
 }
