@@ -412,6 +412,9 @@ impl Engine {
                 continue;
             }
             self.by_key.insert(alert.key.clone(), id);
+            if alert.state == AlertState::Acknowledged {
+                self.outbox.acknowledged(id);
+            }
             self.alerts.insert(id, alert);
             // Whatever it was about may be gone from the config, or over.
             let still = match (kind, check) {
@@ -622,6 +625,7 @@ impl Engine {
             alert.state = AlertState::Acknowledged;
             alert.acked_ms = Some(now);
             alert.detail.next_reminder_ms = None;
+            self.outbox.acknowledged(id);
             tracing::info!(alert = id, check = %self.setup.checks.get(alert.check).map_or("", |c| c.name.as_str()), "Alert acknowledged.");
         }
         let view = self.view(&self.alerts[&id]);
@@ -752,6 +756,7 @@ impl Engine {
             return;
         }
         a.state = AlertState::Resolved;
+        self.outbox.resolved(id);
         a.resolved_ms = Some(at.max(a.started_ms));
         a.detail.pending = false;
         a.detail.held = None;

@@ -681,6 +681,45 @@ async fn a_restart_mid_outage_repeats_nothing_and_tells_the_end() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_reminder_still_queued_when_its_alert_is_acknowledged_is_not_sent() {
+    let config = format!(
+        "[alerting]\ngroup_wait = \"0s\"\nreminder = \"30m\"\n[[notifier]]\nname = \"oncall\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\n{}",
+        checks(&["api"], "")
+    );
+    let mut h = Harness::start(setup(&config)).await;
+    h.down("api").await;
+    assert_eq!(h.titles(), ["DOWN · api · healthmon"]);
+    let id = h.delivered()[0].message.alerts[0].id;
+    // The reminder is due while the receiver refuses: it waits in the queue for its retry.
+    h.refuse.store(true, Ordering::SeqCst);
+    h.wait(Duration::from_secs(30 * 60 + 1)).await;
+    assert!(matches!(h.ack(id).await, AckOutcome::Acknowledged(..)));
+    h.refuse.store(false, Ordering::SeqCst);
+    h.wait(Duration::from_secs(60)).await;
+    assert_eq!(
+        h.titles(),
+        ["DOWN · api · healthmon"],
+        "no reminder after the ack"
+    );
+    let cancelled = h
+        .journal
+        .ops()
+        .into_iter()
+        .any(|op| matches!(op, AlertOp::Attempt(a) if a.state == "cancelled"));
+    assert!(
+        cancelled,
+        "the reminder's outbox row is closed, not left pending"
+    );
+    h.up("api").await;
+    assert_eq!(
+        h.titles().last().unwrap(),
+        "RESOLVED · api · healthmon",
+        "the end is still told"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_refusing_notifier_loses_nothing_and_is_retried_with_back_off() {
     let mut h = Harness::start(setup(&format!("{ONE_NOTIFIER}{}", checks(&["api"], "")))).await;
     h.refuse.store(true, Ordering::SeqCst);
