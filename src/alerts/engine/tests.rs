@@ -5,6 +5,7 @@ use super::*;
 use crate::alerts::config::NotifierDef;
 use crate::alerts::input::{self, EngineInput};
 use crate::alerts::journal::MemoryJournal;
+use crate::alerts::message::{self, Message, Thread};
 use crate::alerts::notify::{Notifier, SendError};
 use crate::alerts::outbox::Outbox;
 use crate::breaker::CircuitState;
