@@ -372,6 +372,23 @@ thread_breakdown() {
 }
 
 # ---------------------------------------------------------------------------------------
+# parse_wrk FILE -> "rps p50_ms p99_ms non2xx errors"
+parse_wrk() {
+    python3 - "$1" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+def ms(v, u):
+    return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[u]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+lat = {p: ms(v, u) for p, v, u in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s|m)\s*$", t, re.M)}
+non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", t)
+errs = re.search(r"Socket errors:.*", t)
+print(f"{rps:.0f} {lat['50']:.3f} {lat['99']:.3f} {non2xx.group(1) if non2xx else 0} "
+      + ("\"" + errs.group(0).replace(" ", "_") + "\"" if errs else "none"))
+PY
+}
+
+# ---------------------------------------------------------------------------------------
 # Vigil (vigil-server on crates.io), the Rust status page the issue quotes as a peer: it polls
 # HTTP replicas and answers /status/text (7 bytes) and /status/report (JSON). Optional: used
 # when $VIGIL_BIN or bench/.peers/bin/vigil exists (`bash bench/setup.sh --with-vigil`
