@@ -12,7 +12,8 @@
 # installed (bash bench/setup.sh --with-vigil); PEER_VIGIL=0 leaves it out.
 #
 # Environment: PROBE_DURATION (measured seconds, default 120), PROBE_WARMUP (default 15),
-# PROBE_CHECKS (default 200), PROBE_MONIT=0 to run healthmon alone; plus those in lib.sh.
+# PROBE_CHECKS (default 200), PROBE_MONIT=0 to run healthmon alone, PROBE_ALERTS=1 to add a
+# rule and an SLO per check and a notifier (see alerts-cost.sh); plus those in lib.sh.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need curl nginx python3
 
@@ -42,6 +43,27 @@ timeout = "1s"
 
 EOF2
 done
+
+# --- with PROBE_ALERTS=1: the alert engine at work on every result: a webhook notifier (to
+# the same nginx), one threshold rule per check (response time, or error rate over 5 m, with a
+# hold) and one SLO per check; nothing fires, as in a healthy production.
+if [[ ${PROBE_ALERTS:-0} == 1 ]]; then
+    cat >>"$CONF" <<EOF2
+[alerting]
+group_wait = "30s"
+
+[[notifier]]
+name = "hooks"
+kind = "webhook"
+url = "http://127.0.0.1:$NGINX_PORT/hook"
+
+EOF2
+    for ((i = 1; i <= NCHECKS; i++)); do
+        if ((i % 2)); then rule='metric = "response_time_ms"\nwarn = 500\ncrit = 1000'; else rule='metric = "error_rate"\nwindow = "5m"\nwarn = 5\ncrit = 20'; fi
+        printf '[[alert]]\nname = "rule-%s"\ncheck = "web-%s"\n%b\nfor = "1m"\n\n[[slo]]\ncheck = "web-%s"\nobjective = 99.9\nwindow = "30d"\n\n' \
+            "$i" "$i" "$rule" "$i" >>"$CONF"
+    done
+fi
 
 # --- monit config: one `check host` per target, one HTTP request each per 1 s cycle
 if [[ $WITH_MONIT == 1 ]]; then

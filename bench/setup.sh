@@ -3,7 +3,7 @@
 #   wrk      HTTP load generator (serving.sh)
 #   nginx    the probed target (all scripts); only its binary is used, with configs in temp dirs
 #   monit    the peer compared with in probe-cost.sh
-#   curl, python3, procps (pgrep)
+#   curl, python3, procps (pgrep), sqlite3 (summary.sh marks the baseline's copy of the database)
 # With --with-vigil it also builds Vigil (vigil-server from crates.io, the Rust status page the
 # issue quotes as a peer) into bench/.peers: about 10 minutes on 2 cores, once.
 set -euo pipefail
@@ -17,7 +17,7 @@ for arg in "$@"; do
 done
 
 missing=()
-for pkg_cmd in wrk:wrk nginx:nginx monit:monit curl:curl python3:python3 procps:pgrep; do
+for pkg_cmd in wrk:wrk nginx:nginx monit:monit curl:curl python3:python3 procps:pgrep sqlite3:sqlite3; do
     pkg=${pkg_cmd%%:*} cmd=${pkg_cmd#*:}
     command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
 done

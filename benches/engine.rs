@@ -42,7 +42,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
-#[command(name = "engine", about = "CPU of the alert engine per evaluation round")]
+#[command(
+    name = "engine",
+    about = "CPU of the alert engine per evaluation round"
+)]
 struct Args {
     #[arg(long, default_value_t = 500)]
     checks: usize,
@@ -129,10 +132,9 @@ fn config(checks: usize, slos: bool) -> String {
 
 fn setup(checks: usize, slos: bool, noop: &Arc<NoOp>) -> anyhow::Result<Arc<Setup>> {
     let text = config(checks, slos);
-    let config = healthmon::config::parse(&text, std::path::Path::new("engine-bench.toml"), &|_| {
-        None
-    })
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let config =
+        healthmon::config::parse(&text, std::path::Path::new("engine-bench.toml"), &|_| None)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut setup = config.alerting;
     let s = Arc::make_mut(&mut setup);
     s.notifiers = s
@@ -213,7 +215,10 @@ impl Feeder {
             Status::Healthy
         };
         let mut observed = Observed::new();
-        observed.insert("percent_used".into(), ((used * 10.0_f64).round() / 10.0).into());
+        observed.insert(
+            "percent_used".into(),
+            ((used * 10.0_f64).round() / 10.0).into(),
+        );
         CheckResult {
             check,
             started_at: Utc.timestamp_millis_opt(at).single().unwrap_or_default(),
@@ -244,7 +249,7 @@ fn readings(setup: &Setup, at_ms: Millis, rng: &mut Rng) -> Readings {
             .slos
             .iter()
             .map(|_| {
-                let down = if rng.f64() < 0.02 { 60.0 } else { 0.0 };
+                let down: f64 = if rng.f64() < 0.02 { 60.0 } else { 0.0 };
                 Some(SloReading {
                     spans: spans.map(|s| (s, down.min(s))),
                     window_downtime_seconds: down + 120.0 * rng.f64(),

@@ -77,7 +77,7 @@ const CHUNK: usize = 32;
 const LOG_COLUMNS: &str = "check_id, ts_ms, status, response_us, message, observed, circuit";
 
 fn log_insert(rows: usize) -> String {
-    let group = format!("({})", vec!["?"; 7].join(", "));
+    let group = format!("({})", ["?"; 7].join(", "));
     format!(
         "INSERT INTO health_log ({LOG_COLUMNS}) VALUES {}",
         vec![group; rows].join(", ")
@@ -176,7 +176,7 @@ fn plain_variant(
             let tx = conn.transaction()?;
             {
                 // The values as the writer computes them for its rows.
-                let rows: Vec<_> = chunk
+                let rows: Vec<Row> = chunk
                     .iter()
                     .map(|r| {
                         (
@@ -192,17 +192,6 @@ fn plain_variant(
                         )
                     })
                     .collect();
-                let values = |row: &(i64, i64, &'static str, i64, Option<&str>, Option<String>, &'static str)| {
-                    [
-                        &row.0 as &dyn rusqlite::ToSql,
-                        &row.1,
-                        &row.2,
-                        &row.3,
-                        &row.4,
-                        &row.5,
-                        &row.6,
-                    ]
-                };
                 let mut chunks = rows.chunks_exact(CHUNK);
                 let mut full = tx.prepare_cached(&full_sql)?;
                 for c in &mut chunks {
@@ -217,6 +206,21 @@ fn plain_variant(
         }
         Ok(results.len() as u64)
     })
+}
+
+/// One health-log row's values, as the writer computes them.
+type Row<'a> = (
+    i64,
+    i64,
+    &'static str,
+    i64,
+    Option<&'a str>,
+    Option<String>,
+    &'static str,
+);
+
+fn values<'r>(row: &'r Row<'_>) -> [&'r dyn rusqlite::ToSql; 7] {
+    [&row.0, &row.1, &row.2, &row.3, &row.4, &row.5, &row.6]
 }
 
 fn count(path: &Path, sql: &str) -> i64 {
@@ -268,8 +272,10 @@ fn main() -> anyhow::Result<()> {
         }
         results.push(Arc::new(r));
     }
-    let span_h = (results.last().map_or(start, |r| r.started_at.timestamp_millis()) - start)
-        as f64
+    let span_h = (results
+        .last()
+        .map_or(start, |r| r.started_at.timestamp_millis())
+        - start) as f64
         / 3_600_000.0;
     eprintln!(
         "{} results of {} checks over {span_h:.1} h made; writing them {} times each way into {}",

@@ -84,7 +84,8 @@ CREATE TABLE notifications (
     event           TEXT    NOT NULL,
     body            TEXT    NOT NULL,   -- the message as JSON (the webhook body, version 1)
     thread          TEXT    NOT NULL,   -- Message-ID, In-Reply-To, References as JSON
-    state           TEXT    NOT NULL CHECK (state IN ('pending', 'sent', 'failed')),
+    -- cancelled: a reminder of an alert acknowledged before it went out.
+    state           TEXT    NOT NULL CHECK (state IN ('pending', 'sent', 'failed', 'cancelled')),
     attempts        INTEGER NOT NULL DEFAULT 0,
     created_ms      INTEGER NOT NULL,
     next_attempt_ms INTEGER,

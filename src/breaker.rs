@@ -91,8 +91,11 @@ impl Breaker {
         }
     }
 
-    /// Records a probe's result. `jitter` in `[0, 1)` spreads the back-off by up to ±10 % so
-    /// that checks of one failed dependency do not retry in lockstep.
+    /// Records the result of a probe that started at `now`. `jitter` in `[0, 1)` shortens the
+    /// back-off by up to 10 % so that checks of one failed dependency do not retry in
+    /// lockstep. It never lengthens it: the back-off is counted from the probe's start, so a
+    /// back-off of one interval lands on the next scheduled run; a longer one would skip that
+    /// run and double the wait (and the time a recovered check still counts as down).
     pub fn record(&mut self, failed: bool, now: Instant, jitter: f64) -> CircuitState {
         if !failed {
             self.state = CircuitState::Closed;
@@ -117,7 +120,7 @@ impl Breaker {
         self.state
     }
 
-    /// The current back-off: base × 2^failed_trials, jittered, capped.
+    /// The current back-off: base × 2^failed_trials, capped, shortened by the jitter.
     pub fn backoff(&self, jitter: f64) -> Duration {
         let doubled = self
             .base_backoff
@@ -127,8 +130,8 @@ impl Breaker {
             )
             .unwrap_or(self.max_backoff)
             .min(self.max_backoff);
-        let factor = 0.9 + 0.2 * jitter.clamp(0.0, 1.0);
-        doubled.mul_f64(factor).min(self.max_backoff)
+        let factor = 1.0 - 0.1 * jitter.clamp(0.0, 1.0);
+        doubled.mul_f64(factor)
     }
 }
 
@@ -140,7 +143,7 @@ mod tests {
 
     fn fail(b: &mut Breaker, now: Instant) -> CircuitState {
         assert_eq!(b.admit(now), Admission::Probe);
-        b.record(true, now, 0.5)
+        b.record(true, now, 0.0)
     }
 
     #[test]
@@ -177,7 +180,7 @@ mod tests {
             now = retry_at;
             assert_eq!(b.admit(now), Admission::Probe);
             assert_eq!(b.state(), CircuitState::HalfOpen);
-            b.record(true, now, 0.5);
+            b.record(true, now, 0.0);
         }
         assert_eq!(waits, vec![10 * S, 20 * S, 35 * S, 35 * S]);
     }
@@ -196,11 +199,30 @@ mod tests {
     }
 
     #[test]
-    fn jitter_stays_within_ten_percent_and_under_the_cap() {
+    fn jitter_shortens_by_at_most_ten_percent_and_never_lengthens() {
         let b = Breaker::new(1, 10 * S, 10 * S);
-        assert_eq!(b.backoff(0.0), Duration::from_secs(9));
-        assert_eq!(b.backoff(0.999_999), 10 * S);
+        assert_eq!(b.backoff(0.0), 10 * S);
+        assert!(b.backoff(0.999_999) >= Duration::from_millis(9_000));
         let b = Breaker::new(1, 10 * S, 100 * S);
-        assert!(b.backoff(0.999) <= Duration::from_millis(11_000));
+        for j in [0.0, 0.3, 0.999] {
+            assert!(b.backoff(j) <= 10 * S);
+        }
+    }
+
+    #[test]
+    fn a_back_off_of_one_interval_lands_on_the_next_run() {
+        // Probes start on a one-second grid and take 300 ms to fail.
+        let t0 = Instant::now();
+        let mut b = Breaker::new(1, S, S);
+        for jitter in [0.0, 0.5, 0.999] {
+            assert_eq!(b.admit(t0), Admission::Probe);
+            b.record(true, t0, jitter);
+            assert_eq!(
+                b.admit(t0 + S),
+                Admission::Probe,
+                "the run a second later is the trial (jitter {jitter})"
+            );
+            b.record(false, t0 + S + Duration::from_millis(300), jitter);
+        }
     }
 }

@@ -1,24 +1,31 @@
 //! healthmon: a continuous health monitor.
 //!
 //! # Layout
-//! - [`config`]: `monitor.toml`, `${VAR}` expansion, validation with key paths.
+//! - [`config`]: `monitor.toml`, `${VAR}` expansion, validation with key paths; it builds the
+//!   checks and the alerting [`alerts::config::Setup`].
 //! - [`checks`]: the [`checks::Check`] trait and one file per kind, plus the kind registry.
 //! - [`scheduler`]: tokio-cron-scheduler jobs arming one runner per check; [`breaker`] is
 //!   each runner's circuit breaker.
-//! - [`result`]: a probe's result and its fan-out; [`state`]: the latest result per check.
-//! - [`store`]: SQLite (migrations, the batching writer, queries); [`incident`] and
-//!   [`availability`] are the pure logic behind incidents and availability.
+//! - [`result`]: a probe's result; [`fanout`]: where it goes next; [`incident`]: the
+//!   incident tracker (pure); [`state`]: the latest result per check.
+//! - [`store`]: SQLite (migrations, the two-lane writer, the summary query, queries);
+//!   [`availability`]: the interval arithmetic behind availability (pure).
+//! - [`alerts`]: the alert engine, its outbox and the notifiers.
 //! - [`api`]: the warp routes; [`metrics`]: Prometheus; [`system`]: machine readings.
 //! - [`app`]: builds and stops the daemon; [`cli`]: the commands.
+//! - Shared by all: [`duration`], [`keys`] (key paths in errors), [`time`], [`redact`].
 //!
 //! # Data flow
 //! ```text
-//! config ─▶ scheduler ─▶ check (timeout) ─▶ breaker ─▶ result
-//!                                                       ├─▶ latest state ─▶ api, pages, /metrics
-//!                                                       └─▶ store writer ─▶ health_log, rollups, incidents
-//! store ─▶ availability, history
+//! config ─▶ scheduler ─▶ check (timeout) ─▶ breaker ─▶ result ─▶ fanout
+//!   fanout ├─▶ metrics, latest state ─▶ api, pages, /metrics
+//!          └─▶ incident tracker ─▶ transitions ─┬─▶ store writer (never dropped)
+//!                                               └─▶ alert engine ─▶ outbox ─▶ notifiers
+//!   (results also go to the writer and the engine through bounded, lossy queues)
+//! store ─▶ summary query ─▶ api, alert engine (SLOs)
 //! ```
-//! Endpoints never run a check; they read the latest state (or the store).
+//! Endpoints never run a check; they read the latest state (or the store). Nothing on the
+//! way from a probe to the fan-out waits for the store or a notifier.
 
 pub mod alerts;
 pub mod api;

@@ -7,20 +7,23 @@
 //! held back, not dropped, while a maintenance window, a parent that is down or flapping
 //! suppresses it; it is announced when that ends if it still fires. Whoever was told about an
 //! alert is told when it resolves, whatever came in between: resolutions are never suppressed.
+//!
+//! Here the decisions; `announce` turns them into messages for the outbox, `view` into
+//! what readers see, `task` runs the engine on its own task.
 
 use super::clock::Clock;
 use super::config::{Metric, Setup};
 use super::flapping::{FlapChange, Flapping};
 use super::journal::Journal;
-use super::message::{self, AlertItem, Event, Message, Thread};
-use super::outbox::{OutboxSender, Pending};
+use super::message::Event;
+use super::outbox::OutboxSender;
 use super::rule::{Hold, HoldChange};
 use super::slo::{self, Budget, BurnRates};
 use super::{AlertKind, AlertState, Level};
 use crate::checks::Status;
 use crate::incident::{Change, Transition};
 use crate::result::CheckResult;
-use crate::store::alerts::{AlertOp, AlertRow, NotificationRow};
+use crate::store::alerts::{AlertOp, AlertRow};
 use crate::time::{rfc3339_ms, Millis};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -66,6 +69,10 @@ struct Detail {
     /// Fired and waiting in the group to be announced.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pending: bool,
+    /// Resolved, and its resolution not yet handed to the outbox: a crash in between must not
+    /// leave those told without the all-clear, so a restart reads it back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    resolve_pending: bool,
     /// The flapping alert whose end message announces this one (see [`Engine::flap_stopped`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     adopted_by: Option<i64>,
@@ -157,66 +164,6 @@ pub struct SloReading {
     pub window_downtime_seconds: f64,
 }
 
-/// An alert as the API and the status page see it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AlertView {
-    pub id: i64,
-    pub kind: AlertKind,
-    pub check: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rule: Option<String>,
-    pub level: Level,
-    pub state: AlertState,
-    pub started_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub acknowledged_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub value: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    /// Why it has not been announced, while it is held back.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub held: Option<&'static str>,
-}
-
-/// An SLO as the API sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SloView {
-    pub name: String,
-    pub check: String,
-    pub objective: f64,
-    pub window: String,
-    pub error_budget: Option<BudgetView>,
-    pub burn_rates: BurnRates,
-    /// `fast` or `slow` while a burn-rate pair is over its factor.
-    pub burning: Option<&'static str>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BudgetView {
-    pub total_minutes: f64,
-    pub used_minutes: f64,
-    pub remaining_minutes: f64,
-    pub remaining_percent: f64,
-}
-
-/// The engine's state for readers, replaced after every change.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    /// Open alerts, oldest first.
-    pub alerts: Vec<AlertView>,
-    pub slos: Vec<SloView>,
-}
-
-/// What an acknowledgement found.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AckOutcome {
-    /// Acknowledged now or before; the journal sequence of the change.
-    Acknowledged(AlertView, u64),
-    AlreadyResolved,
-    NotFound,
-}
-
 /// Where an engine starts from: what the store remembers.
 #[derive(Debug, Clone, Default)]
 pub struct Resume {
@@ -229,11 +176,14 @@ pub struct Resume {
     pub instance: Option<String>,
 }
 
+/// An event of an alert waiting to be sent: the alert, what happened, the level before.
+type Item = (i64, Event, Option<Level>);
+
 /// A group of events waiting for `group_wait`.
 #[derive(Debug, Default)]
 struct Batch {
     deadline: Option<Millis>,
-    items: Vec<(i64, Event, Option<Level>)>,
+    items: Vec<Item>,
 }
 
 pub struct Engine {
@@ -254,7 +204,14 @@ pub struct Engine {
     instance: String,
     /// Maintenance windows already recorded: (maintenance index, start).
     recorded: BTreeSet<(usize, Millis)>,
+    /// Per maintenance: the window in force, and when to look again. Finding cron occurrences
+    /// in a time zone is not free, and every input asks.
+    windows: Vec<(Option<crate::availability::Span>, Millis)>,
+    /// Per check: the rules that read its results.
+    rules_of: Vec<Vec<usize>>,
     snapshot: Arc<RwLock<Snapshot>>,
+    /// The snapshot no longer shows the state: rebuilt after the input, not after every one.
+    stale: bool,
 }
 
 fn ms(d: Duration) -> Millis {
@@ -320,6 +277,13 @@ impl Engine {
                 rates: BurnRates::default(),
             })
             .collect();
+        let setup_maintenance_len = setup.maintenance.len();
+        let mut rules_of = vec![Vec::new(); setup.checks.len()];
+        for (i, r) in setup.rules.iter().enumerate() {
+            if let Some(list) = rules_of.get_mut(r.check) {
+                list.push(i);
+            }
+        }
         let (instance, fresh) = match resume.instance {
             Some(i) => (i, false),
             None => (random_token(), true),
@@ -340,7 +304,10 @@ impl Engine {
             next_notification: resume.last_notification_id,
             instance,
             recorded: BTreeSet::new(),
+            windows: vec![(None, Millis::MIN); setup_maintenance_len],
+            rules_of,
             snapshot: Arc::default(),
+            stale: true,
         };
         if fresh {
             engine.journal.record(AlertOp::Meta {
@@ -374,14 +341,23 @@ impl Engine {
                 level: Level::parse(&row.level).unwrap_or(Level::Warning),
                 state: AlertState::parse(&row.state).unwrap_or(AlertState::Firing),
                 started_ms: row.started_ms,
-                resolved_ms: None,
+                resolved_ms: row.resolved_ms,
                 acked_ms: row.acknowledged_ms,
                 value: row.value,
                 message: row.message.clone(),
                 detail,
             };
             let id = alert.id;
+            if alert.state == AlertState::Resolved {
+                // It ended, and the stop came before those told heard it.
+                self.alerts.insert(id, alert);
+                self.batch_push(id, Event::Resolved, None, now);
+                continue;
+            }
             self.by_key.insert(alert.key.clone(), id);
+            if alert.state == AlertState::Acknowledged {
+                self.outbox.acknowledged(id);
+            }
             self.alerts.insert(id, alert);
             // Whatever it was about may be gone from the config, or over.
             let still = match (kind, check) {
@@ -435,7 +411,7 @@ impl Engine {
             if let Some(down) = self.checks[c].down.clone() {
                 let key = format!("state:{}", self.setup.checks[c].name);
                 if !self.by_key.contains_key(&key) && self.setup.checks[c].alert {
-                    self.open_state_alert(c, down.started_ms, None, now);
+                    self.open_state_alert(c, down.started_ms, None);
                 }
             }
         }
@@ -457,7 +433,7 @@ impl Engine {
             } => {
                 self.checks[c].down = Some(Down { started_ms });
                 if self.setup.checks[c].alert {
-                    self.open_state_alert(c, started_ms, first_error, now);
+                    self.open_state_alert(c, started_ms, first_error);
                 }
             }
             Change::Resolved { ended_ms } => {
@@ -500,11 +476,9 @@ impl Engine {
                 None => {}
             }
         }
-        for i in 0..self.setup.rules.len() {
+        for k in 0..self.rules_of[c].len() {
+            let i = self.rules_of[c][k];
             let rule = &self.setup.rules[i];
-            if rule.check != c {
-                continue;
-            }
             let value = match &rule.metric {
                 Metric::ResponseTime => Some(r.response_time_ms()),
                 Metric::Observed(key) => r.observed.get(key).and_then(serde_json::Value::as_f64),
@@ -528,6 +502,7 @@ impl Engine {
 
     pub fn on_readings(&mut self, readings: Readings) {
         let now = self.clock.now_ms();
+        self.stale = true;
         for (c, m) in readings.month.into_iter().enumerate() {
             if let Some(state) = self.checks.get_mut(c) {
                 state.month = m;
@@ -593,6 +568,7 @@ impl Engine {
             alert.state = AlertState::Acknowledged;
             alert.acked_ms = Some(now);
             alert.detail.next_reminder_ms = None;
+            self.outbox.acknowledged(id);
             tracing::info!(alert = id, check = %self.setup.checks.get(alert.check).map_or("", |c| c.name.as_str()), "Alert acknowledged.");
         }
         let view = self.view(&self.alerts[&id]);
@@ -606,7 +582,6 @@ impl Engine {
     /// A time the engine must wake up at, if any: a group to send, a hold that runs out, a
     /// reminder, a maintenance window that starts or ends.
     pub fn next_deadline(&self) -> Option<Millis> {
-        let now = self.clock.now_ms();
         let reminders = self
             .alerts
             .values()
@@ -619,10 +594,10 @@ impl Engine {
             .chain(self.slos.iter().map(|s| &s.hold))
             .filter_map(Hold::next_deadline);
         let windows = self
-            .setup
-            .maintenance
+            .windows
             .iter()
-            .filter_map(|m| m.maintenance.next_change_after(now));
+            .map(|(_, recheck)| *recheck)
+            .filter(|t| *t < Millis::MAX);
         self.batch
             .deadline
             .into_iter()
@@ -669,8 +644,8 @@ impl Engine {
         rule: Option<String>,
         level: Level,
         started_ms: Millis,
-        now: Millis,
     ) -> i64 {
+        let now = self.clock.now_ms();
         self.next_alert += 1;
         let id = self.next_alert;
         self.alerts.insert(
@@ -696,13 +671,7 @@ impl Engine {
         id
     }
 
-    fn open_state_alert(
-        &mut self,
-        c: usize,
-        started_ms: Millis,
-        first_error: Option<String>,
-        now: Millis,
-    ) {
+    fn open_state_alert(&mut self, c: usize, started_ms: Millis, first_error: Option<String>) {
         let def = &self.setup.checks[c];
         let key = format!("state:{}", def.name);
         if self.by_key.contains_key(&key) {
@@ -713,7 +682,7 @@ impl Engine {
         } else {
             Level::Warning
         };
-        let id = self.new_alert(key, AlertKind::State, c, None, level, started_ms, now);
+        let id = self.new_alert(key, AlertKind::State, c, None, level, started_ms);
         if let Some(a) = self.alerts.get_mut(&id) {
             a.message = first_error;
         }
@@ -730,11 +699,13 @@ impl Engine {
             return;
         }
         a.state = AlertState::Resolved;
+        self.outbox.resolved(id);
         a.resolved_ms = Some(at.max(a.started_ms));
         a.detail.pending = false;
         a.detail.held = None;
         a.detail.next_reminder_ms = None;
         let told = !a.detail.told.is_empty();
+        a.detail.resolve_pending = told;
         self.by_key.remove(&a.key.clone());
         self.dirty.insert(id);
         // A firing not yet announced is withdrawn: nobody needs the all-clear.
@@ -772,8 +743,9 @@ impl Engine {
         }
         if let Some(id) = self.rules[i].alert {
             if let Some(a) = self.alerts.get_mut(&id) {
-                if a.is_open() {
+                if a.is_open() && a.value != Some(value) {
                     a.value = Some(value);
+                    self.stale = true;
                 }
             }
         }
@@ -794,7 +766,6 @@ impl Engine {
                     rule.check,
                     Some(rule.name.clone()),
                     level,
-                    now,
                     now,
                 );
                 self.rules[i].alert = Some(id);
@@ -851,7 +822,6 @@ impl Engine {
                     Some(slo.name.clone()),
                     level,
                     now,
-                    now,
                 );
                 self.slos[i].alert = Some(id);
                 if let Some(a) = self.alerts.get_mut(&id) {
@@ -895,7 +865,7 @@ impl Engine {
         } else {
             Level::Warning
         };
-        let id = self.new_alert(key, AlertKind::Flapping, c, None, level, now, now);
+        let id = self.new_alert(key, AlertKind::Flapping, c, None, level, now);
         if let Some(a) = self.alerts.get_mut(&id) {
             a.value = Some((percent * 10.0).round() / 10.0);
             a.message = Some(format!(
@@ -938,14 +908,16 @@ impl Engine {
         }
     }
 
-    /// Why `a` may not be announced now, if anything stops it.
-    fn suppressed(&self, a: &Alert, now: Millis) -> Option<Held> {
+    /// Why `a` may not be announced now, if anything stops it (maintenance as of the last
+    /// [`Engine::record_maintenance`]).
+    fn suppressed(&self, a: &Alert) -> Option<Held> {
         let c = a.check;
         if self
             .setup
             .maintenance
             .iter()
-            .any(|m| m.covers(c) && m.maintenance.active_at(now).is_some())
+            .zip(&self.windows)
+            .any(|(m, (active, _))| m.covers(c) && active.is_some())
         {
             return Some(Held::Maintenance);
         }
@@ -973,7 +945,7 @@ impl Engine {
             .map(|a| a.id)
             .collect();
         for id in held {
-            if self.suppressed(&self.alerts[&id], now).is_none() {
+            if self.suppressed(&self.alerts[&id]).is_none() {
                 if let Some(a) = self.alerts.get_mut(&id) {
                     a.detail.held = None;
                 }
@@ -981,11 +953,17 @@ impl Engine {
             }
         }
         self.reminders(now);
+        // Every change of an alert goes through `dirty`; most results change nothing.
+        self.stale |= !self.dirty.is_empty();
         if self.batch.deadline.is_some_and(|d| d <= now) {
             self.flush(now);
+            self.stale = true;
         }
+        self.stale |= !self.dirty.is_empty();
         self.persist(now);
-        self.publish();
+        if self.stale {
+            self.publish();
+        }
     }
 
     fn reminders(&mut self, now: Millis) {
@@ -1000,7 +978,7 @@ impl Engine {
             .map(|a| a.id)
             .collect();
         for id in due {
-            let quiet = self.suppressed(&self.alerts[&id], now).is_some();
+            let quiet = self.suppressed(&self.alerts[&id]).is_some();
             let Some(a) = self.alerts.get_mut(&id) else {
                 continue;
             };
@@ -1019,7 +997,15 @@ impl Engine {
 
     fn record_maintenance(&mut self, now: Millis) {
         for (i, def) in self.setup.maintenance.iter().enumerate() {
-            let Some(span) = def.maintenance.active_at(now) else {
+            let (active, recheck) = &mut self.windows[i];
+            if now >= *recheck {
+                *active = def.maintenance.active_at(now);
+                *recheck = def
+                    .maintenance
+                    .next_change_after(now)
+                    .unwrap_or(Millis::MAX);
+            }
+            let Some(span) = *active else {
                 continue;
             };
             if !self.recorded.insert((i, span.start)) {
@@ -1040,269 +1026,6 @@ impl Engine {
             }
             tracing::info!(maintenance = %def.maintenance.name, until = ?rfc3339_ms(span.end), "Maintenance window began; new alerts of its checks are held.");
         }
-    }
-
-    /// Sends the group: one message per notifier and kind of event.
-    fn flush(&mut self, now: Millis) {
-        self.batch.deadline = None;
-        let items = std::mem::take(&mut self.batch.items);
-        let mut groups: BTreeMap<(usize, u8), Vec<(i64, Event, Option<Level>)>> = BTreeMap::new();
-        // Within one send, all-clears first: a parent's recovery reads before the children
-        // it was holding back.
-        let order = |e: Event| match e {
-            Event::Resolved => 0u8,
-            Event::LevelChanged => 1,
-            Event::Reminder => 2,
-            Event::Firing => 3,
-        };
-        let mut seen: BTreeSet<(i64, u8)> = BTreeSet::new();
-        for (id, event, previous) in items {
-            if !seen.insert((id, order(event))) {
-                continue;
-            }
-            let Some(a) = self.alerts.get(&id) else {
-                continue;
-            };
-            let targets: Vec<usize> = match event {
-                Event::Firing => {
-                    if !a.is_open() {
-                        continue;
-                    }
-                    if let Some(reason) = self.suppressed(a, now) {
-                        if let Some(a) = self.alerts.get_mut(&id) {
-                            a.detail.pending = false;
-                            a.detail.held = Some(reason);
-                            tracing::info!(alert = id, held = reason.as_str(), "Alert held back.");
-                        }
-                        self.dirty.insert(id);
-                        continue;
-                    }
-                    self.notify_list(a)
-                        .into_iter()
-                        .filter(|n| !a.detail.told.contains_key(&self.setup.notifiers[*n].name))
-                        .collect()
-                }
-                Event::Resolved => self.told(a),
-                Event::LevelChanged | Event::Reminder => {
-                    if !a.is_open() || self.suppressed(a, now).is_some() {
-                        continue;
-                    }
-                    self.told(a)
-                }
-            };
-            if event == Event::Firing {
-                if let Some(a) = self.alerts.get_mut(&id) {
-                    a.detail.pending = false;
-                }
-                self.dirty.insert(id);
-            }
-            for n in targets {
-                groups
-                    .entry((n, order(event)))
-                    .or_default()
-                    .push((id, event, previous));
-            }
-        }
-        // Alert rows first: the outbox rows refer to them.
-        self.persist(now);
-        for ((n, _), mut list) in groups {
-            list.sort_by(|x, y| {
-                let (a, b) = (&self.alerts[&x.0], &self.alerts[&y.0]);
-                b.level
-                    .cmp(&a.level)
-                    .then(a.started_ms.cmp(&b.started_ms))
-                    .then(a.id.cmp(&b.id))
-            });
-            self.send(n, list[0].1, &list, now);
-        }
-        self.persist(now);
-        // Resolved alerts whose end has been told are done with.
-        let done: Vec<i64> = self
-            .alerts
-            .values()
-            .filter(|a| !a.is_open())
-            .map(|a| a.id)
-            .filter(|id| !self.batch.items.iter().any(|(i, _, _)| i == id))
-            .collect();
-        for id in done {
-            self.alerts.remove(&id);
-        }
-    }
-
-    fn send(&mut self, n: usize, event: Event, list: &[(i64, Event, Option<Level>)], now: Millis) {
-        let notifier = self.setup.notifiers[n].name.clone();
-        self.next_notification += 1;
-        let id = self.next_notification;
-        let message_id = format!("<healthmon.{}.{id}@{MESSAGE_ID_DOMAIN}>", self.instance);
-        let mut references: Vec<String> = Vec::new();
-        for (alert, _, _) in list {
-            if let Some(root) = self.alerts[alert].detail.told.get(&notifier) {
-                if !references.contains(root) {
-                    references.push(root.clone());
-                }
-            }
-        }
-        let thread = Thread {
-            message_id: message_id.clone(),
-            in_reply_to: references.first().cloned(),
-            references,
-        };
-        let items: Vec<AlertItem> = list
-            .iter()
-            .map(|(alert, ev, previous)| self.item(&self.alerts[alert], *ev, *previous, now))
-            .collect();
-        let message = Message {
-            version: message::VERSION,
-            id,
-            event,
-            service: self.setup.service.clone(),
-            created_at: rfc3339_ms(now).unwrap_or_default(),
-            alerts: items,
-        };
-        let ids: Vec<i64> = list.iter().map(|(a, _, _)| *a).collect();
-        for alert in &ids {
-            let reminders = self.setup.settings.reminders;
-            let Some(a) = self.alerts.get_mut(alert) else {
-                continue;
-            };
-            if event == Event::Firing || a.detail.adopted_by.is_some_and(|f| ids.contains(&f)) {
-                a.detail
-                    .told
-                    .entry(notifier.clone())
-                    .or_insert_with(|| message_id.clone());
-            }
-            if event == Event::Firing && a.detail.announced_ms.is_none() {
-                a.detail.announced_ms = Some(now);
-                if let (Some(r), true) = (reminders, a.kind != AlertKind::Flapping) {
-                    if a.state == AlertState::Firing {
-                        a.detail.next_reminder_ms = Some(now + ms(r.gap(1)));
-                    }
-                }
-            }
-            self.dirty.insert(*alert);
-        }
-        // A flapping alert's end also announces the state alerts it adopted.
-        let adopted: Vec<i64> = self
-            .alerts
-            .values()
-            .filter(|a| a.detail.adopted_by.is_some_and(|f| ids.contains(&f)))
-            .map(|a| a.id)
-            .collect();
-        for alert in adopted {
-            let reminders = self.setup.settings.reminders;
-            if let Some(a) = self.alerts.get_mut(&alert) {
-                a.detail
-                    .told
-                    .entry(notifier.clone())
-                    .or_insert_with(|| message_id.clone());
-                if a.detail.announced_ms.is_none() {
-                    a.detail.announced_ms = Some(now);
-                    if let Some(r) = reminders {
-                        a.detail.next_reminder_ms = Some(now + ms(r.gap(1)));
-                    }
-                }
-                self.dirty.insert(alert);
-            }
-        }
-        let body = serde_json::to_string(&message).unwrap_or_default();
-        let thread_json = serde_json::to_string(&thread).unwrap_or_default();
-        let seq = self.journal.record(AlertOp::Enqueue(NotificationRow {
-            id,
-            notifier: notifier.clone(),
-            event: event.as_str().into(),
-            body,
-            thread: thread_json,
-            created_ms: now,
-            alert_ids: ids,
-        }));
-        tracing::info!(notifier = %notifier, notification = id, event = event.as_str(), alerts = list.len(), title = %message.title(), "Notification queued.");
-        self.outbox.push(Pending {
-            id,
-            notifier: n,
-            message,
-            thread,
-            seq,
-            attempts: 0,
-            created_ms: now,
-            not_before_ms: now,
-        });
-    }
-
-    fn notify_list(&self, a: &Alert) -> Vec<usize> {
-        let all = || (0..self.setup.notifiers.len()).collect();
-        match a.kind {
-            AlertKind::State | AlertKind::Flapping => self
-                .setup
-                .checks
-                .get(a.check)
-                .map_or_else(all, |c| c.notify.clone()),
-            AlertKind::Threshold => self
-                .setup
-                .rules
-                .iter()
-                .find(|r| Some(&r.name) == a.rule.as_ref())
-                .map_or_else(all, |r| r.notify.clone()),
-            AlertKind::Slo => self
-                .setup
-                .slos
-                .iter()
-                .find(|s| Some(&s.name) == a.rule.as_ref())
-                .map_or_else(all, |s| s.notify.clone()),
-        }
-    }
-
-    /// The notifiers told of `a` that still exist.
-    fn told(&self, a: &Alert) -> Vec<usize> {
-        a.detail
-            .told
-            .keys()
-            .filter_map(|name| self.setup.notifiers.iter().position(|n| &n.name == name))
-            .collect()
-    }
-
-    fn item(&self, a: &Alert, event: Event, previous: Option<Level>, now: Millis) -> AlertItem {
-        let check = self.setup.checks.get(a.check);
-        let end = a.resolved_ms.unwrap_or(now);
-        let month = (event == Event::Resolved && a.kind == AlertKind::State)
-            .then(|| self.month_percent(a, now))
-            .flatten();
-        let check_status = (matches!(a.kind, AlertKind::Flapping) || event == Event::Resolved)
-            .then(|| self.checks.get(a.check).map(|s| s.status))
-            .flatten()
-            .filter(|s| *s != Status::Unknown)
-            .map(|s| s.as_str().to_string());
-        AlertItem {
-            id: a.id,
-            kind: a.kind,
-            check: check.map_or_else(|| "?".to_string(), |c| c.name.clone()),
-            rule: a.rule.clone(),
-            level: a.level,
-            previous_level: previous,
-            state: a.state,
-            started_at: rfc3339_ms(a.started_ms).unwrap_or_default(),
-            resolved_at: a.resolved_ms.and_then(rfc3339_ms),
-            duration_seconds: (end - a.started_ms).max(0) as f64 / 1000.0,
-            metric: a.detail.metric.clone(),
-            value: a.value,
-            threshold: a.detail.threshold,
-            message: a.message.clone(),
-            reminder: (event == Event::Reminder).then_some(a.detail.reminders),
-            availability_month_percent: month,
-            check_status,
-        }
-    }
-
-    /// The check's availability this month so far, from the last reading brought up to now
-    /// with what the engine knows happened since (this incident's end).
-    fn month_percent(&self, a: &Alert, now: Millis) -> Option<f64> {
-        let m = self.checks.get(a.check)?.month?;
-        let since = ((now - m.at_ms).max(0)) as f64 / 1000.0;
-        let ended = a.resolved_ms.unwrap_or(now);
-        // The reading counted the open incident up to its own time; add what followed.
-        let extra_down = ((ended - m.at_ms.max(a.started_ms)).max(0)) as f64 / 1000.0;
-        let observed = m.observed_seconds + since;
-        let down = (m.downtime_seconds + extra_down).min(observed);
-        (observed > 0.0).then(|| ((1.0 - down / observed) * 100_000.0).round() / 1000.0)
     }
 
     fn row(&self, a: &Alert, now: Millis) -> AlertRow {
@@ -1338,206 +1061,14 @@ impl Engine {
             }
         }
     }
-
-    fn view(&self, a: &Alert) -> AlertView {
-        AlertView {
-            id: a.id,
-            kind: a.kind,
-            check: self
-                .setup
-                .checks
-                .get(a.check)
-                .map_or_else(String::new, |c| c.name.clone()),
-            rule: a.rule.clone(),
-            level: a.level,
-            state: a.state,
-            started_at: rfc3339_ms(a.started_ms),
-            acknowledged_at: a.acked_ms.and_then(rfc3339_ms),
-            value: a.value,
-            message: a.message.clone(),
-            held: a.detail.held.map(Held::as_str),
-        }
-    }
-
-    fn publish(&self) {
-        let alerts = self
-            .alerts
-            .values()
-            .filter(|a| a.is_open())
-            .map(|a| self.view(a))
-            .collect();
-        let slos = self
-            .setup
-            .slos
-            .iter()
-            .zip(&self.slos)
-            .map(|(def, s)| SloView {
-                name: def.name.clone(),
-                check: self.setup.checks[def.check].name.clone(),
-                objective: def.objective,
-                window: crate::duration::format(def.window),
-                error_budget: s.budget.map(|b| BudgetView {
-                    total_minutes: (b.total_seconds / 60.0 * 100.0).round() / 100.0,
-                    used_minutes: (b.used_seconds / 60.0 * 100.0).round() / 100.0,
-                    remaining_minutes: b.remaining_minutes(),
-                    remaining_percent: b.remaining_percent,
-                }),
-                burn_rates: round_rates(s.rates),
-                burning: s.rates.burning().map(|p| p.label),
-            })
-            .collect();
-        if let Ok(mut snap) = self.snapshot.write() {
-            *snap = Snapshot { alerts, slos };
-        }
-    }
 }
 
-fn round_rates(r: BurnRates) -> BurnRates {
-    let round = |v: Option<f64>| v.map(|v| (v * 100.0).round() / 100.0);
-    BurnRates {
-        m5: round(r.m5),
-        m30: round(r.m30),
-        h1: round(r.h1),
-        h6: round(r.h6),
-    }
-}
+mod announce;
+use announce::{random_token, rule_text, slo_text};
+pub(crate) mod task;
+mod view;
 
-fn rule_text(rule: &super::config::Rule, level: Level, value: Option<f64>) -> String {
-    let threshold = rule.thresholds.threshold(level);
-    let cmp = match rule.thresholds.direction {
-        super::rule::Direction::Above => "≥",
-        super::rule::Direction::Below => "≤",
-    };
-    let held = if rule.hold_for.is_zero() {
-        String::new()
-    } else {
-        format!(" for {}", crate::duration::format(rule.hold_for))
-    };
-    match (value, threshold) {
-        (Some(v), Some(t)) => format!(
-            "{} {} {cmp} {}{held}",
-            rule.metric.name(),
-            fmt_num(v),
-            fmt_num(t)
-        ),
-        _ => format!(
-            "{} past its {} threshold{held}",
-            rule.metric.name(),
-            level.as_str()
-        ),
-    }
-}
-
-fn slo_text(
-    slo: &super::config::Slo,
-    rates: &BurnRates,
-    burning: Option<slo::BurnPair>,
-    budget: Option<Budget>,
-) -> (Option<f64>, String) {
-    let pair = burning.unwrap_or(slo::FAST);
-    let long = if pair.long.as_secs() == 3600 {
-        rates.h1
-    } else {
-        rates.h6
-    };
-    let short = if pair.short.as_secs() == 300 {
-        rates.m5
-    } else {
-        rates.m30
-    };
-    let left = budget.map_or_else(String::new, |b| {
-        format!(
-            "; {:.1} % of the error budget left ({:.1} min)",
-            b.remaining_percent,
-            b.remaining_minutes()
-        )
-    });
-    let text = format!(
-        "{} burn: the {} {} % objective's budget burns {}× over {} and {}× over {}{left}",
-        pair.label,
-        crate::duration::format(slo.window),
-        fmt_num(slo.objective),
-        fmt_num(long.unwrap_or(0.0)),
-        crate::duration::format(pair.long),
-        fmt_num(short.unwrap_or(0.0)),
-        crate::duration::format(pair.short),
-    );
-    (long.map(|v| (v * 100.0).round() / 100.0), text)
-}
-
-fn fmt_num(v: f64) -> String {
-    let r = (v * 100.0).round() / 100.0;
-    if r.fract() == 0.0 {
-        format!("{r:.0}")
-    } else {
-        format!("{r}")
-    }
-}
-
-/// The right side of every Message-ID: unique per database through the instance token on
-/// the left, so it need not be a real host.
-const MESSAGE_ID_DOMAIN: &str = "healthmon.local";
-
-fn random_token() -> String {
-    let n: u64 = rand::random();
-    format!("{n:016x}")
-}
-
-/// Runs an engine until its input lanes close.
-pub(crate) mod task {
-    use super::*;
-    use crate::alerts::input::EngineLanes;
-    use tokio::sync::{mpsc, oneshot};
-
-    /// A request from the API.
-    pub enum Command {
-        Ack {
-            id: i64,
-            reply: oneshot::Sender<AckOutcome>,
-        },
-    }
-
-    pub async fn run(
-        mut engine: Engine,
-        mut lanes: EngineLanes,
-        mut readings: mpsc::Receiver<Readings>,
-        mut commands: mpsc::Receiver<Command>,
-    ) -> Engine {
-        loop {
-            let deadline = engine.next_deadline();
-            let wake = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(engine.clock.instant_at(at)).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                biased;
-                t = lanes.transitions.recv() => match t {
-                    Some(t) => engine.on_transition(t),
-                    None => break,
-                },
-                r = lanes.results.recv() => match r {
-                    Some(r) => engine.on_result(&r),
-                    None => break,
-                },
-                Some(r) = readings.recv() => engine.on_readings(r),
-                Some(cmd) = commands.recv() => match cmd {
-                    Command::Ack { id, reply } => {
-                        let _ = reply.send(engine.acknowledge(id));
-                    }
-                },
-                () = wake => engine.tick(),
-            }
-        }
-        // What arrived before the lanes closed still counts.
-        while let Ok(t) = lanes.transitions.try_recv() {
-            engine.on_transition(t);
-        }
-        engine.flush_now();
-        engine
-    }
-}
+pub use view::{AckOutcome, AlertView, BudgetView, SloView, Snapshot};
 
 #[cfg(test)]
 mod tests;

@@ -16,7 +16,7 @@ pub trait Journal: Send + Sync {
 
 impl Journal for WriterInput {
     fn record(&self, op: AlertOp) -> u64 {
-        self.send_op(Op::Alert(op)).unwrap_or(0)
+        self.send_op(Op::Alert(Box::new(op))).unwrap_or(0)
     }
 
     fn committed(&self) -> watch::Receiver<u64> {

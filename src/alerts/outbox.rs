@@ -10,10 +10,10 @@
 use super::clock::Clock;
 use super::config::NotifierDef;
 use super::journal::Journal;
-use super::message::{Message, Outgoing, Thread};
+use super::message::{Event, Message, Outgoing, Thread};
 use crate::store::alerts::{AlertOp, Attempt};
 use crate::time::Millis;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -64,7 +64,12 @@ pub struct NotifierStats {
 pub struct OutboxSender {
     queues: Arc<Vec<mpsc::UnboundedSender<Pending>>>,
     stats: Arc<Vec<NotifierStats>>,
+    acknowledged: Acknowledged,
 }
+
+/// The open alerts somebody acknowledged: a reminder of one that is still queued when the
+/// acknowledgement comes is dropped rather than sent.
+type Acknowledged = Arc<Mutex<HashSet<i64>>>;
 
 impl OutboxSender {
     pub fn push(&self, p: Pending) {
@@ -76,6 +81,20 @@ impl OutboxSender {
 
     pub fn stats(&self) -> Arc<Vec<NotifierStats>> {
         self.stats.clone()
+    }
+
+    /// Alert `id` was acknowledged: its queued reminders are not sent.
+    pub fn acknowledged(&self, id: i64) {
+        if let Ok(mut a) = self.acknowledged.lock() {
+            a.insert(id);
+        }
+    }
+
+    /// Alert `id` is over; it needs no entry any more.
+    pub fn resolved(&self, id: i64) {
+        if let Ok(mut a) = self.acknowledged.lock() {
+            a.remove(&id);
+        }
     }
 }
 
@@ -96,6 +115,7 @@ impl Outbox {
         let stop = CancellationToken::new();
         let stats: Arc<Vec<NotifierStats>> =
             Arc::new(notifiers.iter().map(|_| NotifierStats::default()).collect());
+        let acknowledged = Acknowledged::default();
         let mut queues = Vec::new();
         let mut tasks = JoinSet::new();
         for (i, def) in notifiers.iter().enumerate() {
@@ -109,6 +129,7 @@ impl Outbox {
                     clock,
                     retry_for,
                     stats: stats.clone(),
+                    acknowledged: acknowledged.clone(),
                     stop: stop.clone(),
                 }
                 .run(rx),
@@ -119,6 +140,7 @@ impl Outbox {
             OutboxSender {
                 queues: Arc::new(queues),
                 stats,
+                acknowledged,
             },
         )
     }
@@ -141,6 +163,7 @@ struct Worker {
     clock: Clock,
     retry_for: Duration,
     stats: Arc<Vec<NotifierStats>>,
+    acknowledged: Acknowledged,
     stop: CancellationToken,
 }
 
@@ -153,6 +176,14 @@ pub fn backoff(attempts: u32) -> Duration {
 impl Worker {
     fn stats(&self) -> &NotifierStats {
         &self.stats[self.index]
+    }
+
+    /// A reminder whose every alert has been acknowledged since it was queued.
+    fn acknowledged_since(&self, p: &Pending) -> bool {
+        p.message.event == Event::Reminder
+            && self.acknowledged.lock().is_ok_and(|a| {
+                !p.message.alerts.is_empty() && p.message.alerts.iter().all(|i| a.contains(&i.id))
+            })
     }
 
     async fn run(self, mut rx: mpsc::UnboundedReceiver<Pending>) {
@@ -188,6 +219,19 @@ impl Worker {
             tokio::select! {
                 () = tokio::time::sleep_until(self.clock.instant_at(p.not_before_ms)) => {}
                 () = self.stop.cancelled() => return false,
+            }
+            if self.acknowledged_since(&p) {
+                self.stats().queued.fetch_sub(1, Ordering::Relaxed);
+                self.journal.record(AlertOp::Attempt(Attempt {
+                    id: p.id,
+                    state: "cancelled",
+                    attempts: p.attempts,
+                    next_attempt_ms: None,
+                    sent_ms: None,
+                    error: None,
+                }));
+                tracing::info!(notifier = %self.def.name, notification = p.id, "Reminder not sent: its alert was acknowledged.");
+                return true;
             }
             let attempt = tokio::select! {
                 r = self.def.notifier.send(Outgoing { message: &p.message, thread: &p.thread }) => r,

@@ -1,4 +1,6 @@
-//! `sqlite`: open a database file read-only, run `SELECT 1`, optionally `PRAGMA quick_check`.
+//! `sqlite`: open a database file read-only, run `SELECT 1`, optionally `PRAGMA quick_check`,
+//! and optionally take the write lock, so a database another process keeps locked (what
+//! stalls healthmon's own store) shows as a failure.
 
 use super::{BuildContext, Check, CheckConfig, FieldError, Outcome};
 use async_trait::async_trait;
@@ -15,6 +17,10 @@ pub struct SqliteConfig {
     /// Also run `PRAGMA quick_check` (reads every page: slow on big files).
     #[serde(default)]
     pub quick_check: bool,
+    /// Also take the write lock (`BEGIN IMMEDIATE`, then `ROLLBACK`; nothing is written):
+    /// unhealthy when another connection holds it for most of the timeout.
+    #[serde(default)]
+    pub writable: bool,
 }
 
 impl CheckConfig for SqliteConfig {
@@ -30,6 +36,7 @@ impl CheckConfig for SqliteConfig {
         Ok(Arc::new(SqliteCheck {
             path: self.path,
             quick_check: self.quick_check,
+            writable: self.writable,
             timeout: ctx.timeout,
         }))
     }
@@ -39,6 +46,7 @@ impl CheckConfig for SqliteConfig {
 pub struct SqliteCheck {
     path: PathBuf,
     quick_check: bool,
+    writable: bool,
     timeout: Duration,
 }
 
@@ -46,8 +54,16 @@ pub struct SqliteCheck {
 impl Check for SqliteCheck {
     async fn probe(&self) -> Outcome {
         let path = self.path.clone();
-        let (quick, timeout) = (self.quick_check, self.timeout);
-        match tokio::task::spawn_blocking(move || inspect(&path, quick, timeout)).await {
+        let (quick, writable, timeout) = (self.quick_check, self.writable, self.timeout);
+        match tokio::task::spawn_blocking(move || {
+            let outcome = inspect(&path, quick, timeout)?;
+            if writable && outcome.status != super::Status::Unhealthy {
+                return write_lock(&path, timeout, outcome);
+            }
+            Ok(outcome)
+        })
+        .await
+        {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(e)) => Outcome::unhealthy(format!("{}: {e}", self.path.display())),
             Err(e) => Outcome::unhealthy(format!("sqlite check failed: {e}")),
@@ -104,10 +120,68 @@ fn inspect(path: &Path, quick_check: bool, timeout: Duration) -> rusqlite::Resul
     Ok(outcome)
 }
 
+/// Takes and releases the write lock, waiting for it up to most of the timeout (so the answer
+/// is this check's, not the runner's cut).
+fn write_lock(path: &Path, timeout: Duration, outcome: Outcome) -> rusqlite::Result<Outcome> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let wait = timeout.mul_f64(0.8);
+    conn.busy_timeout(wait)?;
+    let started = std::time::Instant::now();
+    match conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;") {
+        Ok(()) => Ok(outcome.observe(
+            "write_lock_ms",
+            (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0,
+        )),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            Ok(Outcome::unhealthy(format!(
+                "the database is locked: another connection has held its write lock for more than {}",
+                crate::duration::format(wait)
+            )))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::checks::Status;
+
+    #[test]
+    fn a_database_locked_by_another_connection_fails_the_write_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.db");
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t(x);")
+            .unwrap();
+        let free = write_lock(&path, Duration::from_millis(500), Outcome::healthy()).unwrap();
+        assert_eq!(free.status, Status::Healthy);
+        assert!(free.observed.contains_key("write_lock_ms"));
+        other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        // Reads still work in WAL mode, so only the write lock shows it.
+        assert_eq!(
+            inspect(&path, false, Duration::from_millis(500))
+                .unwrap()
+                .status,
+            Status::Healthy
+        );
+        let locked = write_lock(&path, Duration::from_millis(500), Outcome::healthy()).unwrap();
+        assert_eq!(locked.status, Status::Unhealthy);
+        assert!(
+            locked.message.as_deref().unwrap().contains("locked"),
+            "{locked:?}"
+        );
+        other.execute_batch("COMMIT").unwrap();
+    }
 
     #[test]
     fn a_real_database_passes_select_and_quick_check() {

@@ -33,7 +33,11 @@ pub(super) fn build(
             .ok(),
     };
     let service_name = service.map_or("healthmon", |s| s.name.as_str());
-    let notifiers = notifiers(tables(root, "notifier", errors), service_name, errors);
+    let (notifiers, declared) = notifiers(tables(root, "notifier", errors), service_name, errors);
+    let notifiers = &notifiers;
+    let resolve_notify = |list: Option<&[String]>, key: &str, errors: &mut Vec<ConfigError>| {
+        resolve_notify(list, key, notifiers, &declared, errors)
+    };
     let names: HashMap<&str, usize> = checks
         .iter()
         .enumerate()
@@ -53,12 +57,7 @@ pub(super) fn build(
     let mut per_check = Vec::with_capacity(checks.len());
     for (i, def) in checks.iter().enumerate() {
         let path = format!("check[{}]", def.index);
-        let notify = resolve_notify(
-            def.notify.as_deref(),
-            &format!("{path}.notify"),
-            &notifiers,
-            errors,
-        );
+        let notify = resolve_notify(def.notify.as_deref(), &format!("{path}.notify"), errors);
         let depends_on = def
             .depends_on
             .iter()
@@ -115,12 +114,7 @@ pub(super) fn build(
             ));
         }
         let check = check_index(&raw.check, format!("{path}.check"), errors);
-        let notify = resolve_notify(
-            raw.notify.as_deref(),
-            &format!("{path}.notify"),
-            &notifiers,
-            errors,
-        );
+        let notify = resolve_notify(raw.notify.as_deref(), &format!("{path}.notify"), errors);
         if let Some(check) = check {
             match raw.build(check, notify) {
                 Ok(rule) => rules.push(rule),
@@ -148,12 +142,7 @@ pub(super) fn build(
             ));
         }
         let check = check_index(&raw.check, format!("{path}.check"), errors);
-        let notify = resolve_notify(
-            raw.notify.as_deref(),
-            &format!("{path}.notify"),
-            &notifiers,
-            errors,
-        );
+        let notify = resolve_notify(raw.notify.as_deref(), &format!("{path}.notify"), errors);
         if let Some(check) = check {
             match raw.build(check, notify) {
                 Ok(slo) => slos.push(slo),
@@ -198,7 +187,7 @@ pub(super) fn build(
         rules,
         slos,
         maintenance,
-        notifiers,
+        notifiers: notifiers.clone(),
     })
 }
 
@@ -235,12 +224,15 @@ fn tables(
     }
 }
 
+/// The notifiers that were built, and the names of all declared (so a `notify` naming one
+/// whose own table is broken is not reported twice).
 fn notifiers(
     items: Vec<(usize, toml::Value)>,
     service: &str,
     errors: &mut Vec<ConfigError>,
-) -> Vec<NotifierDef> {
+) -> (Vec<NotifierDef>, Vec<String>) {
     let mut out: Vec<NotifierDef> = Vec::new();
+    let mut declared = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (i, item) in items {
         let path = format!("notifier[{i}]");
@@ -264,6 +256,10 @@ fn notifiers(
                 continue;
             }
         };
+        declared.push(match table.get("name") {
+            Some(toml::Value::String(n)) => n.clone(),
+            _ => kind_name.clone(),
+        });
         let Some(kind) = notify::kind(&kind_name) else {
             errors.push(ConfigError::invalid(
                 format!("{path}.kind"),
@@ -303,7 +299,7 @@ fn notifiers(
             Err(e) => errors.push(e.into()),
         }
     }
-    out
+    (out, declared)
 }
 
 fn valid_name(n: &str) -> bool {
@@ -318,6 +314,7 @@ fn resolve_notify(
     list: Option<&[String]>,
     key: &str,
     notifiers: &[NotifierDef],
+    declared: &[String],
     errors: &mut Vec<ConfigError>,
 ) -> Vec<usize> {
     let Some(list) = list else {
@@ -327,8 +324,8 @@ fn resolve_notify(
         .enumerate()
         .filter_map(|(j, name)| {
             let found = notifiers.iter().position(|n| &n.name == name);
-            if found.is_none() {
-                let known: Vec<&str> = notifiers.iter().map(|n| n.name.as_str()).collect();
+            if found.is_none() && !declared.contains(name) {
+                let known: Vec<&str> = declared.iter().map(String::as_str).collect();
                 errors.push(ConfigError::invalid(
                     format!("{key}[{j}]"),
                     if known.is_empty() {

@@ -93,7 +93,8 @@ impl Runner {
 
         let failed = outcome.status == Status::Unhealthy;
         let circuit = match &mut self.breaker {
-            Some(b) => b.record(failed, Instant::now(), rand::random::<f64>()),
+            // From the probe's start: the back-off names the run it waits for.
+            Some(b) => b.record(failed, clock, rand::random::<f64>()),
             None => CircuitState::Closed,
         };
         let retry_at = self

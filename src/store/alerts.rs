@@ -191,12 +191,16 @@ fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
     })
 }
 
-/// Alerts not yet resolved, oldest first (the engine's state to resume).
+/// Alerts not yet resolved, and resolved ones whose resolution is still to be told, oldest
+/// first (the engine's state to resume).
 ///
 /// # Errors
 /// SQL errors.
 pub fn open_alerts(conn: &Connection) -> Result<Vec<AlertRow>, StoreError> {
-    let sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE state != 'resolved' ORDER BY id");
+    let sql = format!(
+        "SELECT {ALERT_COLUMNS} FROM alerts
+         WHERE state != 'resolved' OR json_extract(detail, '$.resolve_pending') = 1 ORDER BY id"
+    );
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map([], alert_row)?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -86,8 +86,9 @@ pub enum Op {
     },
     /// The open incident of the check ended.
     IncidentResolved { check: usize, ended_ms: Millis },
-    /// Alert state, outbox rows, maintenance windows (see [`super::alerts`]).
-    Alert(AlertOp),
+    /// Alert state, outbox rows, maintenance windows (see [`super::alerts`]); boxed, as an
+    /// alert row is far larger than an incident change.
+    Alert(Box<AlertOp>),
 }
 
 struct Pending {

@@ -40,6 +40,16 @@ impl TestConfig {
             db,
         }
     }
+
+    /// Adds `text` at the end of the config file (e.g. a check that names the database).
+    pub fn append(&mut self, text: &str) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .expect("open config");
+        f.write_all(text.as_bytes()).expect("append to config");
+    }
 }
 
 /// Kills the daemon when dropped, from the moment it is spawned, so no panic in a test (or in
@@ -58,6 +68,7 @@ pub struct TestApp {
     pub config: TestConfig,
     child: KillOnDrop,
     log: Arc<Mutex<Vec<String>>>,
+    previous_log: String,
     pub client: reqwest::Client,
 }
 
@@ -109,6 +120,7 @@ pub async fn spawn_app_logging(config: TestConfig, filter: &str) -> TestApp {
         config,
         child,
         log,
+        previous_log: String::new(),
         client: reqwest::Client::new(),
     }
 }
@@ -185,6 +197,157 @@ impl TestApp {
         }
     }
 
+    /// Sends SIGTERM and waits (without blocking the test's runtime, whose servers the
+    /// stopping daemon may still be talking to) until the process exits.
+    pub async fn stop(&mut self) -> ExitStatus {
+        let pid = rustix::process::Pid::from_raw(self.child.0.id() as i32).expect("pid");
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.0.try_wait().expect("wait") {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "healthmon did not stop within 30 s of SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops the daemon cleanly (SIGTERM, exit 0) and starts it again on the same config and
+    /// database; the new one listens on another port. The old one's log stays readable
+    /// through [`TestApp::previous_log`] of the new one.
+    pub async fn restart(mut self) -> TestApp {
+        let status = self.stop().await;
+        assert!(
+            status.success(),
+            "healthmon did not stop cleanly ({status}); log:\n{}",
+            self.log()
+        );
+        let previous = self.log();
+        let mut app = spawn_app(self.config).await;
+        app.previous_log = previous;
+        app
+    }
+
+    /// The log of the run before the last [`TestApp::restart`].
+    pub fn previous_log(&self) -> &str {
+        &self.previous_log
+    }
+
+    /// Status code and JSON body of a GET with `Authorization: Bearer <token>`.
+    pub async fn get_json_as(&self, path: &str, token: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        let code = r.status().as_u16();
+        let body = r.json::<Value>().await.expect("JSON body");
+        (code, body)
+    }
+
+    /// A POST without a body, with a bearer token when given.
+    pub async fn post(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.post(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// The text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics")
+            .await
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
+    /// The start of the last probe of `check` and, while its breaker is open, when the
+    /// breaker lets the next one through (from `/health/detailed`).
+    async fn probe_times(
+        &self,
+        check: &str,
+    ) -> (
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    ) {
+        let (_, detailed) = self.get_json("/health/detailed").await;
+        let c = &detailed["checks"][check];
+        let parse = |v: &Value| {
+            v.as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc))
+        };
+        (parse(&c["last_checked"]), parse(&c["breaker"]["retry_at"]))
+    }
+
+    /// Waits until `lead` before the next probe of `check`, and returns when that probe is
+    /// due, so that a test can change what the probe will find just before it and know when
+    /// the daemon saw the change.
+    ///
+    /// Runs come on a grid of `interval` (the first after start is off it, so a probe is
+    /// trusted as on the grid once the one before it was a whole number of intervals
+    /// earlier). While the breaker is open, the trial is the first run at or after its
+    /// `retry_at`; when that is within a few milliseconds of a run, which one it will be is
+    /// left unsaid, and the helper waits for the next probe to predict from.
+    pub async fn before_next_probe(
+        &self,
+        check: &str,
+        interval: Duration,
+        lead: Duration,
+    ) -> chrono::DateTime<chrono::Utc> {
+        let step = chrono::Duration::from_std(interval).unwrap();
+        let lead = chrono::Duration::from_std(lead).unwrap();
+        let close = chrono::Duration::milliseconds(40);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen = None;
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "could not predict the next probe of {check}"
+            );
+            let (last, retry_at) = self.probe_times(check).await;
+            let Some(last) = last else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            let on_grid = seen.is_some_and(|before: chrono::DateTime<chrono::Utc>| {
+                let gap = (last - before).num_milliseconds();
+                let steps = (gap as f64 / step.num_milliseconds() as f64).round() as i64;
+                steps >= 1 && (last - before - step * steps as i32).abs() < close
+            });
+            if seen != Some(last) {
+                seen = Some(last);
+            }
+            if on_grid {
+                let mut next = last + step;
+                let mut certain = true;
+                if let Some(retry_at) = retry_at {
+                    while next + chrono::Duration::milliseconds(15) < retry_at {
+                        next += step;
+                    }
+                    certain = (next - retry_at).abs() >= chrono::Duration::milliseconds(15);
+                }
+                if certain {
+                    if let Ok(until) = (next - lead - chrono::Utc::now()).to_std() {
+                        if until > Duration::from_millis(50) {
+                            tokio::time::sleep(until).await;
+                            return next;
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Rows in the health log (of one check, or all).
     pub fn stored_results(&self, check: Option<&str>) -> i64 {
         count_results(&self.config.db, check)
@@ -203,6 +366,21 @@ pub fn count_results(db: &Path, check: Option<&str>) -> i64 {
             .expect("count"),
         None => conn.query_row("SELECT count(*) FROM health_log", [], |r| r.get(0)).expect("count"),
     }
+}
+
+/// The value of one series in Prometheus text, e.g.
+/// `metric(&text, "healthmon_notifications_failed_total{notifier=\"oncall\"")`: the first line
+/// starting with `series` (labels may be cut short, as here) followed by a space or a comma.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(series)?;
+        let value = if series.ends_with('}') || !series.contains('{') {
+            rest.strip_prefix(' ')?
+        } else {
+            rest.split_once("} ")?.1
+        };
+        value.trim().parse().ok()
+    })
 }
 
 /// Polls `condition` every 100 ms until it holds, or panics after `timeout` naming `what`.

@@ -1,6 +1,10 @@
 //! Integration tests: the real daemon, a random port, a temporary database, HTTP.
 //! One test binary; each file is an area.
 
+mod alerts_email;
+mod alerts_rules;
+mod alerts_slo;
+mod alerts_webhook;
 mod check_command;
 mod config_errors;
 mod deps_amqp;

@@ -166,9 +166,14 @@ pub fn smtp_server(tls: Option<&TestCert>, auth: Option<(&str, &str)>) -> Server
 /// aiosmtpd on a free port that keeps every message it accepts in `dir` as `<n>.eml` (raw)
 /// with `<n>.json` (the envelope), n from 1; while `dir/refuse` exists it answers DATA with
 /// `451 4.3.0 Try again later` and keeps nothing. See `tests/support/smtp_server.py`.
-#[allow(dead_code)] // for the notifier tests, which are written after the notifiers
+/// [`Mailbox`] reads what it kept.
 pub fn smtp_sink(dir: &Path) -> Server {
-    let port = free_port();
+    smtp_sink_on(dir, free_port())
+}
+
+/// [`smtp_sink`] on `port`: to start it again where a stopped one was, numbering on from the
+/// messages already in `dir`.
+pub fn smtp_sink_on(dir: &Path, port: u16) -> Server {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_server.py");
     let mut child = Command::new("/usr/bin/python3")
         .arg(script)
@@ -336,4 +341,375 @@ async fn serve_tls(cert: &TestCert, client_auth: bool) -> (u16, tokio::task::Joi
         }
     });
     (port, task)
+}
+
+/// One message an [`smtp_sink`] kept: its envelope, its headers (unfolded, encoded words
+/// decoded) and its text part (quoted-printable decoded).
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub mail_from: String,
+    pub rcpt_tos: Vec<String>,
+    /// In the order written; names as written.
+    pub headers: Vec<(String, String)>,
+    pub text: String,
+}
+
+impl Mail {
+    /// The first header named `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn subject(&self) -> &str {
+        self.header("Subject").unwrap_or("")
+    }
+
+    pub fn message_id(&self) -> &str {
+        self.header("Message-ID").unwrap_or("")
+    }
+
+    pub fn in_reply_to(&self) -> Option<&str> {
+        self.header("In-Reply-To")
+    }
+
+    /// The ids in `References`.
+    pub fn references(&self) -> Vec<&str> {
+        self.header("References")
+            .map(|r| r.split_whitespace().collect())
+            .unwrap_or_default()
+    }
+
+    /// The addresses of the `To:` header.
+    pub fn to(&self) -> Vec<String> {
+        self.header("To")
+            .unwrap_or("")
+            .split(',')
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty())
+            .collect()
+    }
+
+    /// The value of a `Label:   value` line of the text part, e.g. `row("Duration")`.
+    pub fn row(&self, label: &str) -> Option<&str> {
+        let prefix = format!("{label}:");
+        self.text
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map(str::trim)
+    }
+
+    /// Every value of the `Label:` lines of the text part (one per alert).
+    pub fn rows(&self, label: &str) -> Vec<&str> {
+        let prefix = format!("{label}:");
+        self.text
+            .lines()
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .map(str::trim)
+            .collect()
+    }
+
+    /// The `Date:` header.
+    pub fn date(&self) -> chrono::DateTime<chrono::Utc> {
+        let date = self.header("Date").expect("a Date header");
+        chrono::DateTime::parse_from_rfc2822(date)
+            .unwrap_or_else(|e| panic!("Date `{date}`: {e}"))
+            .with_timezone(&chrono::Utc)
+    }
+}
+
+/// What an [`smtp_sink`] kept in its directory.
+pub struct Mailbox {
+    dir: PathBuf,
+}
+
+impl Mailbox {
+    pub fn new(dir: &Path) -> Mailbox {
+        Mailbox {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Every message kept so far, in the order accepted.
+    pub fn mails(&self) -> Vec<Mail> {
+        (1..)
+            .map(|n| self.dir.join(format!("{n}.eml")))
+            .take_while(|eml| eml.exists())
+            .map(|eml| {
+                let envelope: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(eml.with_extension("json")).unwrap())
+                        .unwrap();
+                let raw = String::from_utf8(std::fs::read(&eml).unwrap()).unwrap();
+                let (headers, text) = parse_mail(&raw);
+                Mail {
+                    mail_from: envelope["mail_from"].as_str().unwrap_or("").to_string(),
+                    rcpt_tos: envelope["rcpt_tos"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|v| v.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    headers,
+                    text,
+                }
+            })
+            .collect()
+    }
+
+    pub fn subjects(&self) -> Vec<String> {
+        self.mails()
+            .iter()
+            .map(|m| m.subject().to_string())
+            .collect()
+    }
+
+    /// Waits until at least `n` messages are kept, and returns them all.
+    pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Mail> {
+        let deadline = Instant::now() + within;
+        loop {
+            let mails = self.mails();
+            if mails.len() >= n {
+                return mails;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {n} messages within {within:?}, got {}: {:?}",
+                mails.len(),
+                self.subjects()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Headers (unfolded, RFC 2047 words decoded) and the decoded text/plain part of a message.
+fn parse_mail(raw: &str) -> (Vec<(String, String)>, String) {
+    let raw = raw.replace("\r\n", "\n");
+    let (head, body) = raw.split_once("\n\n").unwrap_or((&raw, ""));
+    let headers = parse_headers(head);
+    let content_type = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("Content-Type"))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let text = match boundary(&content_type) {
+        Some(b) => body
+            .split(&format!("--{b}"))
+            .filter_map(|part| {
+                let part = part.strip_prefix('\n').unwrap_or(part);
+                let (head, body) = part.split_once("\n\n")?;
+                let headers = parse_headers(head);
+                let is_text = headers.iter().any(|(n, v)| {
+                    n.eq_ignore_ascii_case("Content-Type") && v.starts_with("text/plain")
+                });
+                is_text.then(|| decode_part(&headers, body))
+            })
+            .next()
+            .unwrap_or_default(),
+        None => decode_part(&headers, body),
+    };
+    (headers, text)
+}
+
+fn parse_headers(head: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in head.lines() {
+        if line.starts_with([' ', '\t']) {
+            if let Some((_, v)) = out.last_mut() {
+                v.push(' ');
+                v.push_str(line.trim());
+            }
+        } else if let Some((name, value)) = line.split_once(':') {
+            out.push((name.trim().to_string(), value.trim().to_string()));
+        }
+    }
+    for (_, v) in &mut out {
+        *v = decode_words(v);
+    }
+    out
+}
+
+fn boundary(content_type: &str) -> Option<String> {
+    let start = content_type.find("boundary=")? + "boundary=".len();
+    let rest = &content_type[start..];
+    let value = match rest.strip_prefix('"') {
+        Some(quoted) => &quoted[..quoted.find('"')?],
+        None => rest.split([';', ' ']).next()?,
+    };
+    Some(value.to_string())
+}
+
+fn decode_part(headers: &[(String, String)], body: &str) -> String {
+    let qp = headers.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case("Content-Transfer-Encoding")
+            && v.eq_ignore_ascii_case("quoted-printable")
+    });
+    if qp {
+        let bytes = quoted_printable::decode(body, quoted_printable::ParseMode::Robust)
+            .expect("quoted-printable body");
+        String::from_utf8(bytes).expect("UTF-8 text part")
+    } else {
+        body.to_string()
+    }
+}
+
+/// Decodes RFC 2047 encoded words (`=?utf-8?b?...?=`, `=?utf-8?q?...?=`); the white space
+/// between two adjacent encoded words is dropped, as the RFC says.
+fn decode_words(value: &str) -> String {
+    use base64::Engine;
+    let mut out = String::new();
+    let mut rest = value;
+    let mut after_word = false;
+    while let Some(start) = rest.find("=?") {
+        // =?charset?encoding?text?=
+        let inner = &rest[start + 2..];
+        let Some((_charset, after_charset)) = inner.split_once('?') else {
+            break;
+        };
+        let Some((encoding, after_encoding)) = after_charset.split_once('?') else {
+            break;
+        };
+        let Some(end) = after_encoding.find("?=") else {
+            break;
+        };
+        let text = &after_encoding[..end];
+        let between = &rest[..start];
+        if !(after_word && between.trim().is_empty()) {
+            out.push_str(between);
+        }
+        let bytes = if encoding.eq_ignore_ascii_case("b") {
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .expect("a base64 encoded word")
+        } else {
+            quoted_printable::decode(text.replace('_', " "), quoted_printable::ParseMode::Robust)
+                .expect("a Q encoded word")
+        };
+        out.push_str(&String::from_utf8_lossy(&bytes));
+        rest = &after_encoding[end + 2..];
+        after_word = true;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// One request a [`WebhookReceiver`] was sent, and what it answered.
+#[derive(Debug, Clone)]
+pub struct Hook {
+    /// Lower-case names.
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub body: serde_json::Value,
+    pub answered: u16,
+}
+
+impl Hook {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+}
+
+/// A webhook receiver on 127.0.0.1:0, on the test's runtime: records every POST (headers and
+/// JSON body) and answers with the status it is told (200 at first). With `echo` set, a
+/// refusal's body quotes the request's headers back, as careless receivers do.
+pub struct WebhookReceiver {
+    pub addr: SocketAddr,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Hook>>>,
+    status: std::sync::Arc<std::sync::atomic::AtomicU16>,
+    echo: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for WebhookReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl WebhookReceiver {
+    pub async fn start() -> WebhookReceiver {
+        use std::sync::atomic::Ordering::SeqCst;
+        use warp::Filter;
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let status = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(200));
+        let echo = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (log, answer, quote) = (seen.clone(), status.clone(), echo.clone());
+        let routes = warp::post()
+            .and(warp::header::headers_cloned())
+            .and(warp::body::bytes())
+            .map(
+                move |headers: warp::http::HeaderMap, body: warp::hyper::body::Bytes| {
+                    let code = answer.load(SeqCst);
+                    let headers: std::collections::BTreeMap<String, String> = headers
+                        .iter()
+                        .map(|(n, v)| {
+                            (n.as_str().to_string(), v.to_str().unwrap_or("").to_string())
+                        })
+                        .collect();
+                    let text = if quote.load(SeqCst) && code != 200 {
+                        format!("refused; you sent {headers:?}")
+                    } else {
+                        "ok".to_string()
+                    };
+                    log.lock().unwrap().push(Hook {
+                        headers,
+                        body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+                        answered: code,
+                    });
+                    warp::reply::with_status(text, warp::http::StatusCode::from_u16(code).unwrap())
+                },
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(warp::serve(routes).incoming(listener).run());
+        WebhookReceiver {
+            addr,
+            seen,
+            status,
+            echo,
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    /// Answers `status` from now on.
+    pub fn answer(&self, status: u16) {
+        self.status
+            .store(status, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Quotes the request's headers back in a refusal's body.
+    pub fn echo_headers(&self) {
+        self.echo.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn hooks(&self) -> Vec<Hook> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Waits until at least `n` requests came, and returns them all.
+    pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Hook> {
+        let deadline = Instant::now() + within;
+        loop {
+            let hooks = self.hooks();
+            if hooks.len() >= n {
+                return hooks;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {n} webhook requests within {within:?}, got {}: {:?}",
+                hooks.len(),
+                hooks.iter().map(|h| &h.body["event"]).collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }

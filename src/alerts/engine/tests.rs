@@ -5,6 +5,7 @@ use super::*;
 use crate::alerts::config::NotifierDef;
 use crate::alerts::input::{self, EngineInput};
 use crate::alerts::journal::MemoryJournal;
+use crate::alerts::message::{self, Message, Thread};
 use crate::alerts::notify::{Notifier, SendError};
 use crate::alerts::outbox::Outbox;
 use crate::breaker::CircuitState;
@@ -148,12 +149,22 @@ impl Harness {
     }
 
     fn check(&self, name: &str) -> usize {
-        self.setup.checks.iter().position(|c| c.name == name).unwrap()
+        self.setup
+            .checks
+            .iter()
+            .position(|c| c.name == name)
+            .unwrap()
     }
 
     /// One result of `check` now, with `response_ms` and `observed`, through a tracker with
     /// thresholds of 1 (every failure is an incident, every success its end).
-    async fn result_with(&mut self, check: &str, status: Status, response_ms: u64, observed: Observed) {
+    async fn result_with(
+        &mut self,
+        check: &str,
+        status: Status,
+        response_ms: u64,
+        observed: Observed,
+    ) {
         let c = self.check(check);
         let now = self.clock.now_ms();
         let result = CheckResult {
@@ -232,7 +243,11 @@ impl Harness {
     async fn stop(mut self) -> Arc<MemoryJournal> {
         self.input.take();
         let _ = self.task.take().unwrap().await;
-        self.outbox.take().unwrap().stop(Duration::from_secs(5)).await;
+        self.outbox
+            .take()
+            .unwrap()
+            .stop(Duration::from_secs(5))
+            .await;
         self.journal
     }
 }
@@ -254,7 +269,11 @@ fn resume_from(journal: &MemoryJournal, down: Vec<(usize, Millis)>) -> Resume {
     }
     Resume {
         last_alert_id: rows.keys().max().copied().unwrap_or(0),
-        alerts: rows.into_values().filter(|r| r.state != "resolved").collect(),
+        // As store::alerts::open_alerts reads them.
+        alerts: rows
+            .into_values()
+            .filter(|r| r.state != "resolved" || r.detail.contains("\"resolve_pending\":true"))
+            .collect(),
         last_notification_id: last_notification,
         down,
         instance,
@@ -274,6 +293,11 @@ fn checks(names: &[&str], extra: &str) -> String {
 async fn a_down_check_is_announced_once_after_the_group_wait_and_its_end_in_the_same_thread() {
     let mut h = Harness::start(setup(&format!("{ONE_NOTIFIER}{}", checks(&["api"], "")))).await;
     h.down("api").await;
+    assert_eq!(
+        h.snapshot_now().alerts.len(),
+        1,
+        "firing at once, announced later"
+    );
     h.wait(Duration::from_secs(9)).await;
     assert!(h.delivered().is_empty(), "the group wait is not over");
     h.wait(Duration::from_secs(2)).await;
@@ -284,11 +308,21 @@ async fn a_down_check_is_announced_once_after_the_group_wait_and_its_end_in_the_
     h.up("api").await;
     h.wait(Duration::from_secs(11)).await;
     let d = h.delivered();
-    assert_eq!(h.titles(), ["DOWN · api · healthmon", "RESOLVED · api · healthmon"]);
-    assert_eq!(d[1].thread.in_reply_to.as_deref(), Some(d[0].thread.message_id.as_str()));
+    assert_eq!(
+        h.titles(),
+        ["DOWN · api · healthmon", "RESOLVED · api · healthmon"]
+    );
+    assert_eq!(
+        d[1].thread.in_reply_to.as_deref(),
+        Some(d[0].thread.message_id.as_str())
+    );
     let lasted = d[1].message.alerts[0].duration_seconds;
     assert!((lasted - 41.0).abs() < 0.1, "{lasted}");
-    assert_eq!(d[1].message.alerts[0].message.as_deref(), Some("api refused"));
+    assert!(h.snapshot_now().alerts.is_empty(), "no longer open");
+    assert_eq!(
+        d[1].message.alerts[0].message.as_deref(),
+        Some("api refused")
+    );
     h.stop().await;
 }
 
@@ -316,7 +350,12 @@ async fn twenty_checks_failing_together_send_one_message_naming_all_twenty() {
     let d = h.delivered();
     assert_eq!(d.len(), 1, "{:?}", h.titles());
     assert_eq!(d[0].message.title(), "DOWN · 20 checks · healthmon");
-    let named: BTreeSet<&str> = d[0].message.alerts.iter().map(|a| a.check.as_str()).collect();
+    let named: BTreeSet<&str> = d[0]
+        .message
+        .alerts
+        .iter()
+        .map(|a| a.check.as_str())
+        .collect();
     assert_eq!(named.len(), 20);
     // They recover together too: one all-clear, in reply to the one alert.
     for name in &refs {
@@ -326,7 +365,10 @@ async fn twenty_checks_failing_together_send_one_message_naming_all_twenty() {
     let d = h.delivered();
     assert_eq!(d.len(), 2, "{:?}", h.titles());
     assert_eq!(d[1].message.title(), "RESOLVED · 20 checks · healthmon");
-    assert_eq!(d[1].thread.in_reply_to.as_deref(), Some(d[0].thread.message_id.as_str()));
+    assert_eq!(
+        d[1].thread.in_reply_to.as_deref(),
+        Some(d[0].thread.message_id.as_str())
+    );
     h.stop().await;
 }
 
@@ -446,16 +488,26 @@ async fn a_flapping_check_sends_one_flapping_notice_and_one_final_state() {
     }
     h.wait(Duration::from_secs(20)).await;
     let titles = h.titles();
-    assert_eq!(titles, ["FLAPPING · api · healthmon", "STABLE · api · healthmon"], "{titles:?}");
+    assert_eq!(
+        titles,
+        ["FLAPPING · api · healthmon", "STABLE · api · healthmon"],
+        "{titles:?}"
+    );
     let end = &h.delivered()[1];
-    assert_eq!(end.message.alerts[0].check_status.as_deref(), Some("unhealthy"));
+    assert_eq!(
+        end.message.alerts[0].check_status.as_deref(),
+        Some("unhealthy")
+    );
     // Its recovery is told, in the thread the flapping started.
     h.up("api").await;
     h.wait(Duration::from_secs(11)).await;
     let d = h.delivered();
     assert_eq!(d.len(), 3, "{:?}", h.titles());
     assert_eq!(d[2].message.title(), "RESOLVED · api · healthmon");
-    assert_eq!(d[2].thread.in_reply_to.as_deref(), Some(d[1].thread.message_id.as_str()));
+    assert_eq!(
+        d[2].thread.in_reply_to.as_deref(),
+        Some(d[1].thread.message_id.as_str())
+    );
     h.stop().await;
 }
 
@@ -478,7 +530,11 @@ async fn a_child_whose_parent_is_down_sends_nothing_and_is_told_if_it_stays_down
     h.wait(Duration::from_secs(11)).await;
     assert_eq!(
         h.titles(),
-        ["DOWN · network · healthmon", "RESOLVED · network · healthmon", "DOWN · api · healthmon"],
+        [
+            "DOWN · network · healthmon",
+            "RESOLVED · network · healthmon",
+            "DOWN · api · healthmon"
+        ],
         "an all-clear goes out before what waited for it"
     );
     h.stop().await;
@@ -501,17 +557,29 @@ async fn maintenance_silences_new_alerts_but_never_a_resolution() {
     h.wait(Duration::from_secs(60)).await;
     h.up("api").await;
     h.wait(Duration::from_secs(30 * 60)).await;
-    assert_eq!(h.titles(), ["DOWN · db · healthmon", "RESOLVED · db · healthmon"]);
+    assert_eq!(
+        h.titles(),
+        ["DOWN · db · healthmon", "RESOLVED · db · healthmon"]
+    );
     let windows: Vec<(Millis, Millis)> = h
         .journal
         .ops()
         .into_iter()
         .filter_map(|op| match op {
-            AlertOp::Maintenance { start_ms, end_ms, check: Some(0), .. } => Some((start_ms, end_ms)),
+            AlertOp::Maintenance {
+                start_ms,
+                end_ms,
+                check: Some(0),
+                ..
+            } => Some((start_ms, end_ms)),
             _ => None,
         })
         .collect();
-    assert_eq!(windows, [(T0 + 5 * 60_000, T0 + 20 * 60_000)], "the window is recorded for availability");
+    assert_eq!(
+        windows,
+        [(T0 + 5 * 60_000, T0 + 20 * 60_000)],
+        "the window is recorded for availability"
+    );
 
     // An outage that outlasts the window is told once it ends.
     h.wait(Duration::from_secs(1)).await;
@@ -542,11 +610,18 @@ async fn a_weekly_maintenance_window_follows_berlin_time_across_the_spring_chang
     );
     let setup = setup(&config);
     // Saturday 2027-03-27 23:45 UTC: winter time still, so 00:45 Sunday in Berlin: outside.
-    let saturday = chrono::Utc.with_ymd_and_hms(2027, 3, 27, 23, 45, 0).unwrap().timestamp_millis();
+    let saturday = chrono::Utc
+        .with_ymd_and_hms(2027, 3, 27, 23, 45, 0)
+        .unwrap()
+        .timestamp_millis();
     let mut h = Harness::resume(setup.clone(), Resume::default(), Arc::default(), saturday).await;
     h.down("api").await;
     h.wait(Duration::from_secs(11)).await;
-    assert_eq!(h.titles(), ["DOWN · api · healthmon"], "not in the window yet");
+    assert_eq!(
+        h.titles(),
+        ["DOWN · api · healthmon"],
+        "not in the window yet"
+    );
     h.up("api").await;
     h.wait(Duration::from_secs(11)).await;
     // 00:35 UTC Sunday = 01:35 CET: inside, before the clocks go forward at 01:00 UTC.
@@ -561,7 +636,11 @@ async fn a_weekly_maintenance_window_follows_berlin_time_across_the_spring_chang
     let mut h = Harness::resume(setup, Resume::default(), Arc::default(), week).await;
     h.down("api").await;
     h.wait(Duration::from_secs(11)).await;
-    assert!(h.delivered().is_empty(), "silenced in summer time: {:?}", h.titles());
+    assert!(
+        h.delivered().is_empty(),
+        "silenced in summer time: {:?}",
+        h.titles()
+    );
     // The window ends at 00:30 UTC; the outage goes on and is told then.
     h.wait(Duration::from_secs(45 * 60)).await;
     assert_eq!(h.titles(), ["DOWN · api · healthmon"]);
@@ -582,13 +661,62 @@ async fn a_restart_mid_outage_repeats_nothing_and_tells_the_end() {
     let mut h = Harness::resume(config, resume, journal, T0 + 60_000).await;
     h.down("api").await;
     h.wait(Duration::from_secs(60)).await;
-    assert!(h.delivered().is_empty(), "nothing again after the restart: {:?}", h.titles());
+    assert!(
+        h.delivered().is_empty(),
+        "nothing again after the restart: {:?}",
+        h.titles()
+    );
     h.up("api").await;
     h.wait(Duration::from_secs(11)).await;
     let d = h.delivered();
     assert_eq!(h.titles(), ["RESOLVED · api · healthmon"]);
-    assert_eq!(d[0].thread.in_reply_to.as_deref(), Some(first.thread.message_id.as_str()));
-    assert_ne!(d[0].message.id, first.message.id, "notification ids continue");
+    assert_eq!(
+        d[0].thread.in_reply_to.as_deref(),
+        Some(first.thread.message_id.as_str())
+    );
+    assert_ne!(
+        d[0].message.id, first.message.id,
+        "notification ids continue"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reminder_still_queued_when_its_alert_is_acknowledged_is_not_sent() {
+    let config = format!(
+        "[alerting]\ngroup_wait = \"0s\"\nreminder = \"30m\"\n[[notifier]]\nname = \"oncall\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\n{}",
+        checks(&["api"], "")
+    );
+    let mut h = Harness::start(setup(&config)).await;
+    h.down("api").await;
+    assert_eq!(h.titles(), ["DOWN · api · healthmon"]);
+    let id = h.delivered()[0].message.alerts[0].id;
+    // The reminder is due while the receiver refuses: it waits in the queue for its retry.
+    h.refuse.store(true, Ordering::SeqCst);
+    h.wait(Duration::from_secs(30 * 60 + 1)).await;
+    assert!(matches!(h.ack(id).await, AckOutcome::Acknowledged(..)));
+    h.refuse.store(false, Ordering::SeqCst);
+    h.wait(Duration::from_secs(60)).await;
+    assert_eq!(
+        h.titles(),
+        ["DOWN · api · healthmon"],
+        "no reminder after the ack"
+    );
+    let cancelled = h
+        .journal
+        .ops()
+        .into_iter()
+        .any(|op| matches!(op, AlertOp::Attempt(a) if a.state == "cancelled"));
+    assert!(
+        cancelled,
+        "the reminder's outbox row is closed, not left pending"
+    );
+    h.up("api").await;
+    assert_eq!(
+        h.titles().last().unwrap(),
+        "RESOLVED · api · healthmon",
+        "the end is still told"
+    );
     h.stop().await;
 }
 
@@ -612,7 +740,11 @@ async fn a_refusing_notifier_loses_nothing_and_is_retried_with_back_off() {
     assert_eq!(attempts, [1, 2, 3, 4]);
     h.refuse.store(false, Ordering::SeqCst);
     h.wait(Duration::from_secs(60)).await;
-    assert_eq!(h.titles(), ["DOWN · api · healthmon"], "sent once it is back, once");
+    assert_eq!(
+        h.titles(),
+        ["DOWN · api · healthmon"],
+        "sent once it is back, once"
+    );
     h.stop().await;
 }
 
@@ -640,14 +772,24 @@ async fn burn_rates_fire_the_fast_and_the_slow_slo_alerts_and_the_budget_is_publ
     let h = Harness::start(setup(&config)).await;
     // 2 % of the 43.2-minute budget in the last hour, all of it within the last 5 minutes.
     h.readings
-        .send(slo_reading(h.clock.now_ms(), [51.84, 51.84, 51.84, 51.84], 51.84))
+        .send(slo_reading(
+            h.clock.now_ms(),
+            [51.84, 51.84, 51.84, 51.84],
+            51.84,
+        ))
         .await
         .unwrap();
     h.wait(Duration::from_secs(11)).await;
     assert_eq!(h.titles(), ["CRITICAL · api SLO · healthmon"]);
     let alert = &h.delivered()[0].message.alerts[0];
-    assert_eq!((alert.kind, alert.rule.as_deref()), (AlertKind::Slo, Some("api")));
-    assert!(alert.message.as_deref().unwrap().starts_with("fast burn"), "{alert:?}");
+    assert_eq!(
+        (alert.kind, alert.rule.as_deref()),
+        (AlertKind::Slo, Some("api"))
+    );
+    assert!(
+        alert.message.as_deref().unwrap().starts_with("fast burn"),
+        "{alert:?}"
+    );
     let snap = h.snapshot_now();
     let budget = snap.slos[0].error_budget.as_ref().unwrap();
     assert_eq!(budget.total_minutes, 43.2);
@@ -656,7 +798,11 @@ async fn burn_rates_fire_the_fast_and_the_slow_slo_alerts_and_the_budget_is_publ
 
     // The burning stops: the short span clears, the alert resolves.
     h.readings
-        .send(slo_reading(h.clock.now_ms(), [0.0, 51.84, 51.84, 51.84], 51.84))
+        .send(slo_reading(
+            h.clock.now_ms(),
+            [0.0, 51.84, 51.84, 51.84],
+            51.84,
+        ))
         .await
         .unwrap();
     h.wait(Duration::from_secs(11)).await;
@@ -664,11 +810,36 @@ async fn burn_rates_fire_the_fast_and_the_slow_slo_alerts_and_the_budget_is_publ
 
     // A slow trickle: 160 s over six hours, 20 s of it in the last half hour.
     h.readings
-        .send(slo_reading(h.clock.now_ms(), [0.0, 20.0, 40.0, 160.0], 200.0))
+        .send(slo_reading(
+            h.clock.now_ms(),
+            [0.0, 20.0, 40.0, 160.0],
+            200.0,
+        ))
         .await
         .unwrap();
     h.wait(Duration::from_secs(11)).await;
     assert_eq!(h.titles().last().unwrap(), "WARNING · api SLO · healthmon");
     assert_eq!(h.snapshot_now().slos[0].burning, Some("slow"));
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_between_the_end_of_an_outage_and_its_all_clear_still_sends_the_all_clear() {
+    let config = setup(&format!("{ONE_NOTIFIER}{}", checks(&["api"], "")));
+    let mut h = Harness::start(config.clone()).await;
+    h.down("api").await;
+    h.wait(Duration::from_secs(11)).await;
+    h.up("api").await;
+    // Gone before the group wait sent the resolution, without a clean stop's flush: only
+    // what was journaled survives.
+    let journal = h.journal.clone();
+    h.task.take().unwrap().abort();
+    h.outbox.take().unwrap().stop(Duration::ZERO).await;
+    assert_eq!(h.titles(), ["DOWN · api · healthmon"]);
+
+    let resume = resume_from(&journal, vec![]);
+    let h = Harness::resume(config, resume, journal, T0 + 60_000).await;
+    h.wait(Duration::from_secs(11)).await;
+    assert_eq!(h.titles(), ["RESOLVED · api · healthmon"]);
     h.stop().await;
 }

@@ -368,3 +368,123 @@ async fn a_stop_while_the_database_stays_locked_ends_after_the_grace_and_says_wh
         .unwrap();
     assert_eq!((report.ops_lost, report.dropped), (1, 1));
 }
+
+#[test]
+fn alert_rows_and_the_outbox_round_trip_through_the_ops_lane() {
+    use crate::store::alerts::{
+        self as sql, AlertFilter, AlertOp, AlertRow, Attempt, NotificationRow,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (store, mut writer) = setup(dir.path(), &["api", "db"], settings());
+    let row = |id: i64, key: &str, check: &str, state: &str, detail: &str| AlertRow {
+        id,
+        key: key.into(),
+        kind: "state".into(),
+        check: check.into(),
+        rule: None,
+        level: "critical".into(),
+        state: state.into(),
+        started_ms: 1000 * id,
+        resolved_ms: (state == "resolved").then_some(5000 * id),
+        acknowledged_ms: None,
+        value: None,
+        message: Some("refused".into()),
+        detail: detail.into(),
+        updated_ms: 1,
+    };
+    let ops = vec![
+        AlertOp::Alert(row(1, "state:api", "api", "firing", "{}")),
+        AlertOp::Alert(row(2, "state:db", "db", "resolved", "{}")),
+        AlertOp::Alert(row(
+            3,
+            "state:db",
+            "db",
+            "resolved",
+            r#"{"resolve_pending":true}"#,
+        )),
+        AlertOp::Enqueue(NotificationRow {
+            id: 10,
+            notifier: "oncall".into(),
+            event: "firing".into(),
+            body: "{}".into(),
+            thread: "{}".into(),
+            created_ms: 7,
+            alert_ids: vec![1, 3],
+        }),
+        AlertOp::Enqueue(NotificationRow {
+            id: 11,
+            notifier: "oncall".into(),
+            event: "resolved".into(),
+            body: "{}".into(),
+            thread: "{}".into(),
+            created_ms: 8,
+            alert_ids: vec![3],
+        }),
+        AlertOp::Attempt(Attempt {
+            id: 10,
+            state: "sent",
+            attempts: 2,
+            next_attempt_ms: None,
+            sent_ms: Some(9),
+            error: None,
+        }),
+        AlertOp::Maintenance {
+            name: "m".into(),
+            check: None,
+            start_ms: 100,
+            end_ms: 200,
+        },
+        // A repeat of the same window is recorded once.
+        AlertOp::Maintenance {
+            name: "m".into(),
+            check: None,
+            start_ms: 100,
+            end_ms: 200,
+        },
+        AlertOp::Meta {
+            key: "instance".into(),
+            value: "abc".into(),
+        },
+    ];
+    writer
+        .write_now(
+            Vec::new(),
+            ops.into_iter().map(|o| Op::Alert(Box::new(o))).collect(),
+        )
+        .unwrap();
+    let conn = store.connection().unwrap();
+    let open: Vec<i64> = sql::open_alerts(&conn)
+        .unwrap()
+        .iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(
+        open,
+        [1, 3],
+        "open ones and one whose all-clear is still owed"
+    );
+    let pending = sql::pending_notifications(&conn).unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!((pending[0].id, pending[0].alert_ids.clone()), (11, vec![3]));
+    assert_eq!(sql::last_ids(&conn).unwrap(), (3, 11));
+    assert_eq!(
+        sql::meta(&conn, "instance").unwrap().as_deref(),
+        Some("abc")
+    );
+    let listed = sql::list_alerts(
+        &conn,
+        &AlertFilter {
+            check: Some("api".into()),
+            state: None,
+            limit: 10,
+        },
+    )
+    .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].1[0].state, "sent");
+    assert_eq!(listed[0].1[0].attempts, 2);
+    let windows: i64 = conn
+        .query_row("SELECT count(*) FROM maintenance_windows", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(windows, 1);
+}
