@@ -322,12 +322,15 @@ pub fn recent_incidents(
     names: &[String],
     per_check: u32,
 ) -> Result<Vec<Vec<super::queries::IncidentRow>>, StoreError> {
+    // Per check, the newest `per_check` ids from the (check_id, started_ms) index, walked
+    // backwards: a few rows per check however long the history, where numbering every
+    // incident with a window function read and sorted them all (6,400 at 500 checks x 30 days).
     let mut stmt = conn.prepare_cached(
-        "SELECT id, name, started_ms, confirmed_ms, ended_ms, message FROM (
-             SELECT i.id, c.name, i.started_ms, i.confirmed_ms, i.ended_ms, i.message,
-                    row_number() OVER (PARTITION BY i.check_id ORDER BY i.started_ms DESC, i.id DESC) AS n
-             FROM incidents i JOIN checks c ON c.id = i.check_id)
-         WHERE n <= ?1 ORDER BY started_ms DESC, id DESC",
+        "SELECT i.id, c.name, i.started_ms, i.confirmed_ms, i.ended_ms, i.message
+         FROM checks c JOIN incidents i ON i.id IN (
+             SELECT j.id FROM incidents j WHERE j.check_id = c.id
+             ORDER BY j.started_ms DESC, j.id DESC LIMIT ?1)
+         ORDER BY i.started_ms DESC, i.id DESC",
     )?;
     let mut by_name: HashMap<String, Vec<super::queries::IncidentRow>> = HashMap::new();
     let rows = stmt.query_map([per_check], |r| {
