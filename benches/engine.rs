@@ -471,7 +471,7 @@ fn main() -> anyhow::Result<()> {
         .map(|f| f.round.cpu_ns as f64 / 1e6 / f.rounds as f64)
         .fold(0.0, f64::max);
     println!(
-        "share of one core at one round per 30 s (worst setup): {:.3} %   (no target: figures only)",
+        "share of one core at one round per 30 s (worst setup): {:.5} %   (no target: figures only)",
         worst / 300.0
     );
     Ok(())
