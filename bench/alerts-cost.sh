@@ -20,6 +20,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
         rss=$(grep -m1 '  RSS: end' "$out/run-$r-$mode.txt" | sed 's/.*VmHWM \([0-9.]*\) MB.*/\1/')
         stored=$(grep -m1 'every result stored' "$out/run-$r-$mode.txt" | grep -o 'PASS\|MISS')
         echo "round $r, alerts=$mode: $per_k CPU-ms per 1,000 probes, VmHWM $rss MB, every result stored: $stored" >&2
+        if ((mode)); then grep -m1 'alerting:' "$out/run-$r-$mode.txt" | sed 's/^ */    /' >&2 || true; fi
         if ((mode)); then with+=("$per_k"); else without+=("$per_k"); fi
     done
 done

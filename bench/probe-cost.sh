@@ -156,6 +156,24 @@ hm_cpu_ms=$(calc "($hm_t1 - $hm_t0) * 1000 / $CLK_TCK")
 hm_per_k=$(calc "round($hm_cpu_ms * 1000 / $probes, 2)")
 hm_rss_max=$(cat "$BENCH_TMP/hm.rssmax")
 
+# With alerts: evidence that the engine was at work (outside the window: not measured).
+alerting_line=
+if [[ ${PROBE_ALERTS:-0} == 1 ]]; then
+    curl -fsS --max-time 30 "$HM_URL/health/detailed" -o "$BENCH_TMP/detailed.json" || die "GET /health/detailed failed"
+    curl -fsS --max-time 30 "$HM_URL/api/v1/alerts?limit=10000" -o "$BENCH_TMP/alerts.json" || die "GET /api/v1/alerts failed"
+    alerting_line=$(python3 - "$BENCH_TMP/detailed.json" "$BENCH_TMP/alerts.json" "$CONF" <<'PY'
+import json, sys
+checks = json.load(open(sys.argv[1]))["checks"].values()
+budgets = sum(1 for c in checks for s in c.get("slos", []) if s.get("error_budget"))
+a = json.load(open(sys.argv[2]))
+alerts = a if isinstance(a, list) else next((v for v in a.values() if isinstance(v, list)), [])
+conf = open(sys.argv[3]).read()
+print(f"alerting: {conf.count('[[alert]]')} rules, {conf.count('[[slo]]')} SLOs configured; "
+      f"{budgets} SLO budgets in /health/detailed; {len(alerts)} alerts in /api/v1/alerts")
+PY
+) || die "could not read the alerting state"
+fi
+
 stop_healthmon "$BENCH_TMP/healthmon.log"
 rows_final=$(rows)
 if [[ $WITH_MONIT == 1 ]]; then
@@ -188,7 +206,8 @@ healthmon
   RSS: end $(calc "round($hm_rss_end / 1024, 1)") MB, max sampled $(calc "round($hm_rss_max / 1024, 1)") MB, VmHWM $(calc "round($hm_hwm / 1024, 1)") MB
   at stop: produced $STOP_PRODUCED, stored $STOP_STORED, dropped $STOP_DROPPED, health_log rows $rows_final; exit $HM_EXIT
   missed runs: $missed   unhealthy results: $unhealthy   non-200 healthmon requests in nginx log: $hm_non200
-$(show_warnings "$BENCH_TMP/healthmon.log")
+${alerting_line:+  $alerting_line
+}$(show_warnings "$BENCH_TMP/healthmon.log")
 EOF2
 if [[ $WITH_MONIT == 1 ]]; then
     cat <<EOF2
