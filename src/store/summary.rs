@@ -221,50 +221,136 @@ fn latency(
         )
     };
     let (days, hours) = pieces(span, now);
-    let mut parts: Vec<(String, i64, i64)> = Vec::new();
+    // (table, from, to): rows of `table` in [from, to), in whole hours or days.
+    let mut parts: Vec<(&'static str, i64, i64)> = Vec::new();
     if !days.is_empty() {
-        parts.push((
-            format!(
-                "{} WHERE check_id IN ({in_list}) AND day_ms >= ?1 AND day_ms < ?2 GROUP BY check_id",
-                select("rollups_daily")
-            ),
-            days.start,
-            days.end,
-        ));
+        // The last two days apart, so that the rest is settled (see `settled`) at any hour.
+        let mut cut = days.end;
+        for _ in 0..2 {
+            if cut - DAY_MS > days.start {
+                parts.push(("rollups_daily", cut - DAY_MS, cut));
+                cut -= DAY_MS;
+            }
+        }
+        parts.push(("rollups_daily", days.start, cut));
     }
     for h in hours.iter().filter(|h| !h.is_empty()) {
         // Every hour that overlaps the edge piece.
-        parts.push((
-            format!(
-                "{} WHERE check_id IN ({in_list}) AND hour_ms > ?1 - {HOUR_MS} AND hour_ms < ?2 GROUP BY check_id",
-                select("rollups_hourly")
-            ),
-            h.start,
-            h.end,
-        ));
+        let floor = h.start.div_euclid(HOUR_MS) * HOUR_MS;
+        let ceil = (h.end + HOUR_MS - 1).div_euclid(HOUR_MS) * HOUR_MS;
+        parts.push(("rollups_hourly", floor, ceil));
     }
     let mut acc: HashMap<i64, Acc> = HashMap::new();
-    for (sql, from, to) in parts {
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![from, to], |r| {
-            let mut a = Acc {
-                probes: r.get(1)?,
-                sum_us: r.get(2)?,
-                min_us: r.get(3)?,
-                max_us: r.get(4)?,
-                buckets: [0; BUCKETS],
-            };
-            for (i, b) in a.buckets.iter_mut().enumerate() {
-                *b = r.get(5 + i)?;
+    for (table, from, to) in parts {
+        let key = (to <= now.ms - settled::AFTER_MS)
+            .then(|| conn.path().filter(|db| !db.is_empty()))
+            .flatten()
+            .map(|db| settled::Key::new(db, table, from, to, &in_list));
+        let sums = match key.as_ref().and_then(settled::get) {
+            Some(sums) => sums,
+            None => {
+                let sums =
+                    std::sync::Arc::new(piece(conn, &select(table), table, &in_list, from, to)?);
+                if let Some(key) = key {
+                    settled::put(key, sums.clone());
+                }
+                sums
             }
-            Ok((r.get::<_, i64>(0)?, a))
-        })?;
-        for row in rows {
-            let (id, a) = row?;
-            acc.entry(id).or_default().add(&a);
+        };
+        for (id, a) in sums.iter() {
+            acc.entry(*id).or_default().add(a);
         }
     }
     Ok(acc.into_iter().map(|(id, a)| (id, a.latency())).collect())
+}
+
+/// The sums per check of the rollup rows of `table` in [from, to).
+fn piece(
+    conn: &Connection,
+    select: &str,
+    table: &str,
+    in_list: &str,
+    from: i64,
+    to: i64,
+) -> Result<HashMap<i64, Acc>, StoreError> {
+    let column = if table == "rollups_daily" {
+        "day_ms"
+    } else {
+        "hour_ms"
+    };
+    let sql = format!(
+        "{select} WHERE check_id IN ({in_list}) AND {column} >= ?1 AND {column} < ?2 GROUP BY check_id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![from, to], |r| {
+        let mut a = Acc {
+            probes: r.get(1)?,
+            sum_us: r.get(2)?,
+            min_us: r.get(3)?,
+            max_us: r.get(4)?,
+            buckets: [0; BUCKETS],
+        };
+        for (i, b) in a.buckets.iter_mut().enumerate() {
+            *b = r.get(5 + i)?;
+        }
+        Ok((r.get::<_, i64>(0)?, a))
+    })?;
+    let mut sums = HashMap::new();
+    for row in rows {
+        let (id, a) = row?;
+        sums.insert(id, a);
+    }
+    Ok(sums)
+}
+
+/// Sums of rollup pieces that lie in the settled past, kept a few minutes: a 30-day span then
+/// reads only its last days' rows on each request, so it costs about what a one-day span does.
+/// A piece is settled when it ended an hour ago (the writer commits within seconds; only a
+/// store stalled for longer writes later, and then an entry is at most [`TTL`] out of date).
+mod settled {
+    use super::Acc;
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    use std::time::{Duration, Instant};
+
+    pub const AFTER_MS: i64 = super::HOUR_MS;
+    const TTL: Duration = Duration::from_secs(300);
+    const MAX_ENTRIES: usize = 512;
+
+    /// Database file, table, from, to and the checks asked for.
+    #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+    pub struct Key(String, &'static str, i64, i64, String);
+
+    impl Key {
+        pub fn new(db: &str, table: &'static str, from: i64, to: i64, checks: &str) -> Key {
+            Key(db.to_string(), table, from, to, checks.to_string())
+        }
+    }
+
+    type Sums = Arc<HashMap<i64, Acc>>;
+
+    fn cache() -> &'static Mutex<HashMap<Key, (Instant, Sums)>> {
+        static CACHE: OnceLock<Mutex<HashMap<Key, (Instant, Sums)>>> = OnceLock::new();
+        CACHE.get_or_init(Mutex::default)
+    }
+
+    pub fn get(key: &Key) -> Option<Sums> {
+        let cache = cache().lock().ok()?;
+        let (at, sums) = cache.get(key)?;
+        (at.elapsed() < TTL).then(|| sums.clone())
+    }
+
+    pub fn put(key: Key, sums: Sums) {
+        if let Ok(mut cache) = cache().lock() {
+            if cache.len() >= MAX_ENTRIES {
+                cache.retain(|_, (at, _)| at.elapsed() < TTL);
+                if cache.len() >= MAX_ENTRIES {
+                    cache.clear();
+                }
+            }
+            cache.insert(key, (Instant::now(), sums));
+        }
+    }
 }
 
 /// Latency sums over several rollup rows.
@@ -322,14 +408,13 @@ pub fn recent_incidents(
     names: &[String],
     per_check: u32,
 ) -> Result<Vec<Vec<super::queries::IncidentRow>>, StoreError> {
-    // Per check, the newest `per_check` ids from the (check_id, started_ms) index, walked
-    // backwards: a few rows per check however long the history, where numbering every
-    // incident with a window function read and sorted them all (6,400 at 500 checks x 30 days).
     let mut stmt = conn.prepare_cached(
+        // The newest few of each check through its (check_id, started_ms) index: the rows read
+        // do not grow with the history kept (a window over every incident did).
         "SELECT i.id, c.name, i.started_ms, i.confirmed_ms, i.ended_ms, i.message
          FROM checks c JOIN incidents i ON i.id IN (
-             SELECT j.id FROM incidents j WHERE j.check_id = c.id
-             ORDER BY j.started_ms DESC, j.id DESC LIMIT ?1)
+             SELECT id FROM incidents WHERE check_id = c.id
+             ORDER BY started_ms DESC, id DESC LIMIT ?1)
          ORDER BY i.started_ms DESC, i.id DESC",
     )?;
     let mut by_name: HashMap<String, Vec<super::queries::IncidentRow>> = HashMap::new();
