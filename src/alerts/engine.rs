@@ -569,7 +569,7 @@ impl Engine {
             alert.acked_ms = Some(now);
             alert.detail.next_reminder_ms = None;
             self.outbox.acknowledged(id);
-            tracing::info!(alert = id, check = %self.setup.checks.get(alert.check).map_or("", |c| c.name.as_str()), "Alert acknowledged.");
+            tracing::info!(alert = id, check = %self.check_name(&self.alerts[&id]), "Alert acknowledged.");
         }
         let view = self.view(&self.alerts[&id]);
         let seq = self
@@ -1028,16 +1028,20 @@ impl Engine {
         }
     }
 
+    /// The name of the check an alert is about; empty when it left the config.
+    fn check_name(&self, a: &Alert) -> &str {
+        self.setup
+            .checks
+            .get(a.check)
+            .map_or("", |c| c.name.as_str())
+    }
+
     fn row(&self, a: &Alert, now: Millis) -> AlertRow {
         AlertRow {
             id: a.id,
             key: a.key.clone(),
             kind: a.kind.as_str().into(),
-            check: self
-                .setup
-                .checks
-                .get(a.check)
-                .map_or_else(String::new, |c| c.name.clone()),
+            check: self.check_name(a).to_string(),
             rule: a.rule.clone(),
             level: a.level.as_str().into(),
             state: a.state.as_str().into(),

@@ -72,11 +72,7 @@ impl Engine {
         AlertView {
             id: a.id,
             kind: a.kind,
-            check: self
-                .setup
-                .checks
-                .get(a.check)
-                .map_or_else(String::new, |c| c.name.clone()),
+            check: self.check_name(a).to_string(),
             rule: a.rule.clone(),
             level: a.level,
             state: a.state,
