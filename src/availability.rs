@@ -123,29 +123,72 @@ pub fn compute(
     incidents: &[Span],
     maintenance: &[Span],
 ) -> Availability {
+    tally(window, coverage, incidents, maintenance).finish()
+}
+
+/// What [`compute`] counts, in whole milliseconds, before it becomes a ratio. Tallies of
+/// adjacent windows add up to the tally of their union, so a long window can be summed from
+/// pieces, most of them read once and kept (see `store::summary`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    window_ms: i64,
+    watched_ms: i64,
+    observed_ms: i64,
+    downtime_ms: i64,
+    /// Incidents that started in the window.
+    started: u32,
+    /// Incidents that started before the window and still ran at its start.
+    carried_in: u32,
+}
+
+/// [`compute`] before the ratio.
+pub fn tally(window: Span, coverage: &[Span], incidents: &[Span], maintenance: &[Span]) -> Tally {
     let watched = union(coverage.iter().map(|s| s.clip(window)).collect());
     let paused = union(maintenance.iter().map(|s| s.clip(window)).collect());
     let covered = subtract(&watched, &paused);
     let down = union(incidents.iter().map(|s| s.clip(window)).collect());
-    let watched_ms: i64 = watched.iter().map(Span::len).sum();
-    let observed: i64 = covered.iter().map(Span::len).sum();
-    let downtime = overlap(&covered, &down);
-    let count = incidents
-        .iter()
-        .filter(|s| s.start < window.end && s.end > window.start)
-        .count();
-    let percent = (observed > 0).then(|| {
-        let p = 100.0 * (observed - downtime) as f64 / observed as f64;
-        (p * 1000.0).round() / 1000.0
-    });
-    Availability {
-        percent,
-        window_seconds: window.len() as f64 / 1000.0,
-        observed_seconds: observed as f64 / 1000.0,
-        downtime_seconds: downtime as f64 / 1000.0,
-        maintenance_seconds: (watched_ms - observed) as f64 / 1000.0,
-        no_data_seconds: (window.len() - watched_ms) as f64 / 1000.0,
-        incidents: u32::try_from(count).unwrap_or(u32::MAX),
+    let count = |keep: &dyn Fn(&Span) -> bool| {
+        u32::try_from(incidents.iter().filter(|s| keep(s)).count()).unwrap_or(u32::MAX)
+    };
+    Tally {
+        window_ms: window.len(),
+        watched_ms: watched.iter().map(Span::len).sum(),
+        observed_ms: covered.iter().map(Span::len).sum(),
+        downtime_ms: overlap(&covered, &down),
+        started: count(&|s| s.start >= window.start && s.start < window.end),
+        carried_in: count(&|s| s.start < window.start && s.end > window.start),
+    }
+}
+
+impl Tally {
+    /// `self` followed by the adjacent window `later`.
+    #[must_use]
+    pub fn then(self, later: Tally) -> Tally {
+        Tally {
+            window_ms: self.window_ms + later.window_ms,
+            watched_ms: self.watched_ms + later.watched_ms,
+            observed_ms: self.observed_ms + later.observed_ms,
+            downtime_ms: self.downtime_ms + later.downtime_ms,
+            started: self.started.saturating_add(later.started),
+            // Those carried into `later` started in `self` or were carried into it.
+            carried_in: self.carried_in,
+        }
+    }
+
+    pub fn finish(self) -> Availability {
+        let percent = (self.observed_ms > 0).then(|| {
+            let p = 100.0 * (self.observed_ms - self.downtime_ms) as f64 / self.observed_ms as f64;
+            (p * 1000.0).round() / 1000.0
+        });
+        Availability {
+            percent,
+            window_seconds: self.window_ms as f64 / 1000.0,
+            observed_seconds: self.observed_ms as f64 / 1000.0,
+            downtime_seconds: self.downtime_ms as f64 / 1000.0,
+            maintenance_seconds: (self.watched_ms - self.observed_ms) as f64 / 1000.0,
+            no_data_seconds: (self.window_ms - self.watched_ms) as f64 / 1000.0,
+            incidents: self.started.saturating_add(self.carried_in),
+        }
     }
 }
 
@@ -229,5 +272,31 @@ mod tests {
             union(vec![Span::new(5, 10), Span::new(0, 6), Span::new(20, 30)]),
             vec![Span::new(0, 10), Span::new(20, 30)]
         );
+    }
+
+    #[test]
+    fn tallies_of_adjacent_windows_add_up_to_the_whole() {
+        let coverage = [Span::new(-H, 7 * H), Span::new(9 * H, 30 * H)];
+        let incidents = [
+            Span::new(-2 * H, H / 3),
+            Span::new(2 * H, 11 * H),
+            Span::new(11 * H + 1, 11 * H + 7),
+            Span::new(23 * H, 40 * H),
+        ];
+        let maintenance = [Span::new(10 * H, 12 * H)];
+        let whole = tally(Span::new(0, 24 * H), &coverage, &incidents, &maintenance);
+        for cuts in [
+            vec![0, 24 * H],
+            vec![0, H, 24 * H],
+            vec![0, 5 * H, 11 * H + 3, 23 * H + 1, 24 * H],
+        ] {
+            let sum = cuts
+                .windows(2)
+                .map(|w| tally(Span::new(w[0], w[1]), &coverage, &incidents, &maintenance))
+                .reduce(Tally::then)
+                .unwrap_or_default();
+            assert_eq!(sum, whole, "cut at {cuts:?}");
+        }
+        assert_eq!(whole.finish().incidents, 4);
     }
 }

@@ -9,10 +9,11 @@
 use super::queries::{Latency, Now};
 use super::rollup::{percentile, BUCKETS, DAY_MS, HOUR_MS};
 use super::StoreError;
-use crate::availability::{self, Availability, Span};
+use crate::availability::{self, Availability, Span, Tally};
 use rusqlite::{params, Connection};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// What one check did over one span.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -51,43 +52,168 @@ pub fn summaries(
     else {
         return Ok(Vec::new());
     };
+    let in_list: String = ids
+        .iter()
+        .flatten()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
     let coverage = coverage(conn, outer, now)?;
-    let incidents = incident_spans(conn, outer, now.ms)?;
     let maintenance = maintenance_spans(conn, outer)?;
     let none: Vec<Span> = Vec::new();
+    let paused: HashMap<i64, Vec<Span>> = ids
+        .iter()
+        .flatten()
+        .map(|id| {
+            let mut p = maintenance.get(&Some(*id)).cloned().unwrap_or_default();
+            p.extend(maintenance.get(&None).unwrap_or(&none));
+            (*id, p)
+        })
+        .collect();
+    let facts = Facts {
+        ids: ids.iter().flatten().copied().collect(),
+        coverage: &coverage,
+        paused: &paused,
+    };
+    let plans: Vec<Vec<Piece>> = spans.iter().map(|s| plan(*s, now)).collect();
+    // What is not settled is read once, over the hull of every span's live pieces.
+    let live_hull = plans
+        .iter()
+        .flatten()
+        .filter_map(|p| match p {
+            Piece::Live(s) => Some(*s),
+            _ => None,
+        })
+        .reduce(|a, b| Span::new(a.start.min(b.start), a.end.max(b.end)));
+    let live = match live_hull {
+        Some(hull) => incident_spans(conn, hull, now.ms)?,
+        None => HashMap::new(),
+    };
+    let db = conn.path().filter(|db| !db.is_empty());
+    let key = |kind: &'static str, span: Span| {
+        db.map(|db| settled::Key::new(db, kind, span.start, span.end, &in_list))
+    };
     spans
         .iter()
-        .map(|&span| {
+        .zip(&plans)
+        .map(|(&span, plan)| {
+            let mut tallies: HashMap<i64, Tally> = HashMap::new();
+            for piece in plan {
+                let part: Arc<HashMap<i64, Tally>> = match *piece {
+                    Piece::Live(part) => Arc::new(facts.tallies(part, &live)),
+                    Piece::Hour { hour, part } => {
+                        let hour_span = Span::new(hour, hour + HOUR_MS);
+                        let incidents = settled::get_or(key("hour-incidents", hour_span), || {
+                            incident_spans(conn, hour_span, now.ms)
+                        })?;
+                        Arc::new(facts.tallies(part, &incidents))
+                    }
+                    Piece::Settled(part) => settled::get_or(key("tallies", part), || {
+                        Ok(facts.tallies(part, &incident_spans(conn, part, now.ms)?))
+                    })?,
+                };
+                for (&id, &t) in part.iter() {
+                    tallies
+                        .entry(id)
+                        .and_modify(|sum| *sum = sum.then(t))
+                        .or_insert(t);
+                }
+            }
             let latency = match want {
                 Want::Latency => Some(latency(conn, &ids, span, now)?),
                 Want::Availability => None,
             };
             Ok(ids
                 .iter()
-                .map(|id| {
-                    let Some(id) = id else {
-                        return Summary {
-                            availability: availability::compute(span, &[], &[], &[]),
-                            latency: latency.as_ref().map(|_| Latency::default()),
-                        };
-                    };
-                    let mut paused = maintenance.get(&Some(*id)).cloned().unwrap_or_default();
-                    paused.extend(maintenance.get(&None).unwrap_or(&none));
-                    Summary {
-                        availability: availability::compute(
-                            span,
-                            coverage.get(id).unwrap_or(&none),
-                            incidents.get(id).unwrap_or(&none),
-                            &paused,
-                        ),
-                        latency: latency
-                            .as_ref()
-                            .map(|l| l.get(id).copied().unwrap_or_default()),
-                    }
+                .map(|id| Summary {
+                    availability: match id.and_then(|id| tallies.get(&id)) {
+                        Some(t) => t.finish(),
+                        None => availability::compute(span, &[], &[], &[]),
+                    },
+                    latency: latency
+                        .as_ref()
+                        .map(|l| id.and_then(|id| l.get(&id).copied()).unwrap_or_default()),
                 })
                 .collect())
         })
         .collect()
+}
+
+/// What a span's availability is summed from, in time order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Piece {
+    /// Read on each call: recent time, or a span too short to have whole settled hours.
+    Live(Span),
+    /// Part of a settled hour, whose incidents are kept (see `settled`).
+    Hour { hour: i64, part: Span },
+    /// Whole settled hours, whose tallies are kept.
+    Settled(Span),
+}
+
+/// Splits `span` so that all but its recent part comes from kept pieces: the partial hours at
+/// its edges from their hour's incidents, the whole hours between as one tally. A 30-day
+/// window then reads only its last hour or two on each call.
+fn plan(span: Span, now: Now) -> Vec<Piece> {
+    let floor = |t: i64| t.div_euclid(HOUR_MS) * HOUR_MS;
+    let ceil = |t: i64| {
+        floor(t)
+            + if t.rem_euclid(HOUR_MS) == 0 {
+                0
+            } else {
+                HOUR_MS
+            }
+    };
+    let settled_end = floor(now.ms - settled::AFTER_MS);
+    let (a, b) = (ceil(span.start), floor(span.end).min(settled_end));
+    if a >= b {
+        return vec![Piece::Live(span)];
+    }
+    let mut pieces = Vec::with_capacity(3);
+    if span.start < a {
+        pieces.push(Piece::Hour {
+            hour: a - HOUR_MS,
+            part: Span::new(span.start, a),
+        });
+    }
+    pieces.push(Piece::Settled(Span::new(a, b)));
+    if b < span.end {
+        if span.end <= settled_end {
+            pieces.push(Piece::Hour {
+                hour: b,
+                part: Span::new(b, span.end),
+            });
+        } else {
+            pieces.push(Piece::Live(Span::new(b, span.end)));
+        }
+    }
+    pieces
+}
+
+/// What every piece's tally needs besides its incidents.
+struct Facts<'a> {
+    ids: Vec<i64>,
+    coverage: &'a HashMap<i64, Vec<Span>>,
+    paused: &'a HashMap<i64, Vec<Span>>,
+}
+
+impl Facts<'_> {
+    fn tallies(&self, part: Span, incidents: &HashMap<i64, Vec<Span>>) -> HashMap<i64, Tally> {
+        fn of<'m>(m: &'m HashMap<i64, Vec<Span>>, id: &i64) -> &'m [Span] {
+            m.get(id).map_or(&[], Vec::as_slice)
+        }
+        self.ids
+            .iter()
+            .map(|id| {
+                let t = availability::tally(
+                    part,
+                    of(self.coverage, id),
+                    of(incidents, id),
+                    of(self.paused, id),
+                );
+                (*id, t)
+            })
+            .collect()
+    }
 }
 
 /// [`summaries`] over one span.
@@ -141,9 +267,15 @@ fn incident_spans(
     span: Span,
     now: i64,
 ) -> Result<HashMap<i64, Vec<Span>>, StoreError> {
+    // Through the index on ended_ms (the `+` keeps SQLite off the one on started_ms): the
+    // rows read are those still open or ended after the span began, so a recent span reads
+    // a few rows however long the history is.
     let mut stmt = conn.prepare_cached(
         "SELECT check_id, started_ms, coalesce(ended_ms, ?3) FROM incidents
-         WHERE started_ms < ?2 AND (ended_ms IS NULL OR ended_ms > ?1)",
+             WHERE ended_ms IS NULL AND +started_ms < ?2
+         UNION ALL
+         SELECT check_id, started_ms, ended_ms FROM incidents
+             WHERE ended_ms > ?1 AND +started_ms < ?2",
     )?;
     let rows = stmt.query_map(params![span.start, span.end, now], |r| {
         Ok((r.get(0)?, Span::new(r.get(1)?, r.get(2)?)))
@@ -241,22 +373,15 @@ fn latency(
         parts.push(("rollups_hourly", floor, ceil));
     }
     let mut acc: HashMap<i64, Acc> = HashMap::new();
+    let db = conn.path().filter(|db| !db.is_empty());
     for (table, from, to) in parts {
         let key = (to <= now.ms - settled::AFTER_MS)
-            .then(|| conn.path().filter(|db| !db.is_empty()))
+            .then_some(db)
             .flatten()
             .map(|db| settled::Key::new(db, table, from, to, &in_list));
-        let sums = match key.as_ref().and_then(settled::get) {
-            Some(sums) => sums,
-            None => {
-                let sums =
-                    std::sync::Arc::new(piece(conn, &select(table), table, &in_list, from, to)?);
-                if let Some(key) = key {
-                    settled::put(key, sums.clone());
-                }
-                sums
-            }
-        };
+        let sums = settled::get_or(key, || {
+            piece(conn, &select(table), table, &in_list, from, to)
+        })?;
         for (id, a) in sums.iter() {
             acc.entry(*id).or_default().add(a);
         }
@@ -303,12 +428,14 @@ fn piece(
     Ok(sums)
 }
 
-/// Sums of rollup pieces that lie in the settled past, kept a few minutes: a 30-day span then
-/// reads only its last days' rows on each request, so it costs about what a one-day span does.
-/// A piece is settled when it ended an hour ago (the writer commits within seconds; only a
-/// store stalled for longer writes later, and then an entry is at most [`TTL`] out of date).
+/// Pieces of the settled past (rollup sums, availability tallies, an hour's incidents), kept a
+/// few minutes: a 30-day span then reads only its last hours on each call, so it costs about
+/// what a one-day span does. A piece is settled when it ended an hour ago (the writer commits
+/// within seconds; only a store stalled for longer writes later, and then an entry is at most
+/// [`TTL`] out of date).
 mod settled {
-    use super::Acc;
+    use super::StoreError;
+    use std::any::Any;
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex, OnceLock};
     use std::time::{Duration, Instant};
@@ -317,30 +444,52 @@ mod settled {
     const TTL: Duration = Duration::from_secs(300);
     const MAX_ENTRIES: usize = 512;
 
-    /// Database file, table, from, to and the checks asked for.
+    /// Database file, what the piece is (a table or a kind), from, to and the checks asked
+    /// for.
     #[derive(Debug, Clone, PartialEq, Eq, Hash)]
     pub struct Key(String, &'static str, i64, i64, String);
 
     impl Key {
-        pub fn new(db: &str, table: &'static str, from: i64, to: i64, checks: &str) -> Key {
-            Key(db.to_string(), table, from, to, checks.to_string())
+        pub fn new(db: &str, kind: &'static str, from: i64, to: i64, checks: &str) -> Key {
+            Key(db.to_string(), kind, from, to, checks.to_string())
         }
     }
 
-    type Sums = Arc<HashMap<i64, Acc>>;
+    type Entry = (Instant, Arc<dyn Any + Send + Sync>);
 
-    fn cache() -> &'static Mutex<HashMap<Key, (Instant, Sums)>> {
-        static CACHE: OnceLock<Mutex<HashMap<Key, (Instant, Sums)>>> = OnceLock::new();
+    fn cache() -> &'static Mutex<HashMap<Key, Entry>> {
+        static CACHE: OnceLock<Mutex<HashMap<Key, Entry>>> = OnceLock::new();
         CACHE.get_or_init(Mutex::default)
     }
 
-    pub fn get(key: &Key) -> Option<Sums> {
-        let cache = cache().lock().ok()?;
-        let (at, sums) = cache.get(key)?;
-        (at.elapsed() < TTL).then(|| sums.clone())
+    /// The kept piece under `key`, or `make`'s, kept; without a key (a database in memory,
+    /// or a piece not yet settled) always `make`'s.
+    pub fn get_or<T: Send + Sync + 'static>(
+        key: Option<Key>,
+        make: impl FnOnce() -> Result<T, StoreError>,
+    ) -> Result<Arc<T>, StoreError> {
+        let Some(key) = key else {
+            return make().map(Arc::new);
+        };
+        if let Some(hit) = get(&key) {
+            return Ok(hit);
+        }
+        // Made outside the lock: two callers may both make it; the second one's is kept.
+        let made = Arc::new(make()?);
+        put(key, made.clone());
+        Ok(made)
     }
 
-    pub fn put(key: Key, sums: Sums) {
+    fn get<T: Send + Sync + 'static>(key: &Key) -> Option<Arc<T>> {
+        let cache = cache().lock().ok()?;
+        let (at, piece) = cache.get(key)?;
+        if at.elapsed() >= TTL {
+            return None;
+        }
+        piece.clone().downcast::<T>().ok()
+    }
+
+    fn put(key: Key, piece: Arc<dyn Any + Send + Sync>) {
         if let Ok(mut cache) = cache().lock() {
             if cache.len() >= MAX_ENTRIES {
                 cache.retain(|_, (at, _)| at.elapsed() < TTL);
@@ -348,7 +497,7 @@ mod settled {
                     cache.clear();
                 }
             }
-            cache.insert(key, (Instant::now(), sums));
+            cache.insert(key, (Instant::now(), piece));
         }
     }
 }
@@ -399,11 +548,45 @@ impl Acc {
     }
 }
 
-/// The newest `per_check` incidents of each check up to `now`, in `names` order, newest first.
+/// The newest `per_check` incidents of each check, in `names` order, newest first.
+///
+/// Kept between calls while the incidents table is unchanged: its rows are only ever inserted
+/// (an incident opens) or given an end (it closes), and each of those moves the table's
+/// [`fingerprint`], which costs three index lookups where the list itself costs a lookup per
+/// incident shown.
 ///
 /// # Errors
 /// SQL errors.
 pub fn recent_incidents(
+    conn: &Connection,
+    names: &[String],
+    per_check: u32,
+) -> Result<Arc<Vec<Vec<super::queries::IncidentRow>>>, StoreError> {
+    let Some(db) = conn.path().filter(|db| !db.is_empty()) else {
+        return read_recent_incidents(conn, names, per_check).map(Arc::new);
+    };
+    let key = (db.to_string(), per_check, names.join(","));
+    let print = fingerprint(conn)?;
+    if let Some(hit) = recent::get(&key, print) {
+        return Ok(hit);
+    }
+    let rows = Arc::new(read_recent_incidents(conn, names, per_check)?);
+    recent::put(key, print, rows.clone());
+    Ok(rows)
+}
+
+/// What changes whenever an incident opens (a new largest id) or closes (one fewer open, and
+/// the largest end moves).
+fn fingerprint(conn: &Connection) -> Result<(i64, i64, i64), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT (SELECT coalesce(max(id), 0) FROM incidents),
+                (SELECT count(*) FROM incidents WHERE ended_ms IS NULL),
+                (SELECT coalesce(max(ended_ms), 0) FROM incidents)",
+    )?;
+    Ok(stmt.query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?)
+}
+
+fn read_recent_incidents(
     conn: &Connection,
     names: &[String],
     per_check: u32,
@@ -414,8 +597,7 @@ pub fn recent_incidents(
         "SELECT i.id, c.name, i.started_ms, i.confirmed_ms, i.ended_ms, i.message
          FROM checks c JOIN incidents i ON i.id IN (
              SELECT id FROM incidents WHERE check_id = c.id
-             ORDER BY started_ms DESC, id DESC LIMIT ?1)
-         ORDER BY i.started_ms DESC, i.id DESC",
+             ORDER BY started_ms DESC, id DESC LIMIT ?1)",
     )?;
     let mut by_name: HashMap<String, Vec<super::queries::IncidentRow>> = HashMap::new();
     let rows = stmt.query_map([per_check], |r| {
@@ -434,8 +616,44 @@ pub fn recent_incidents(
     }
     Ok(names
         .iter()
-        .map(|n| by_name.remove(n).unwrap_or_default())
+        .map(|n| {
+            let mut list = by_name.remove(n).unwrap_or_default();
+            list.sort_by_key(|i| std::cmp::Reverse((i.started_ms, i.id)));
+            list
+        })
         .collect())
+}
+
+/// The lists [`recent_incidents`] keeps, with the fingerprint they were read at.
+mod recent {
+    use super::super::queries::IncidentRow;
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    type Key = (String, u32, String);
+    type Lists = Arc<Vec<Vec<IncidentRow>>>;
+    type Print = (i64, i64, i64);
+    const MAX_ENTRIES: usize = 16;
+
+    fn cache() -> &'static Mutex<HashMap<Key, (Print, Lists)>> {
+        static CACHE: OnceLock<Mutex<HashMap<Key, (Print, Lists)>>> = OnceLock::new();
+        CACHE.get_or_init(Mutex::default)
+    }
+
+    pub fn get(key: &Key, print: Print) -> Option<Lists> {
+        let cache = cache().lock().ok()?;
+        let (at, lists) = cache.get(key)?;
+        (*at == print).then(|| lists.clone())
+    }
+
+    pub fn put(key: Key, print: Print, lists: Lists) {
+        if let Ok(mut cache) = cache().lock() {
+            if cache.len() >= MAX_ENTRIES && !cache.contains_key(&key) {
+                cache.clear();
+            }
+            cache.insert(key, (print, lists));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -469,5 +687,137 @@ mod tests {
         assert_eq!(pieces(span, NOW), (Span::new(0, 0), vec![span]));
         let exact = Span::new(3 * DAY_MS, 4 * DAY_MS);
         assert_eq!(pieces(exact, NOW), (exact, vec![]));
+    }
+
+    fn part(p: &Piece) -> Span {
+        match *p {
+            Piece::Live(s) | Piece::Settled(s) | Piece::Hour { part: s, .. } => s,
+        }
+    }
+
+    #[test]
+    fn a_long_window_is_kept_pieces_but_its_last_hours() {
+        let span = Span::new(NOW.ms - 30 * DAY_MS + 1234, NOW.ms);
+        let plan = plan(span, NOW);
+        let settled_end = NOW.ms - HOUR_MS; // NOW is on the hour
+        assert_eq!(
+            plan,
+            vec![
+                Piece::Hour {
+                    hour: span.start - 1234,
+                    part: Span::new(span.start, span.start - 1234 + HOUR_MS)
+                },
+                Piece::Settled(Span::new(span.start - 1234 + HOUR_MS, settled_end)),
+                Piece::Live(Span::new(settled_end, NOW.ms)),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_pieces_of_a_plan_cover_its_span_exactly_and_in_order() {
+        let m = 60_000;
+        for span in [
+            Span::new(NOW.ms - 30 * DAY_MS, NOW.ms),
+            Span::new(NOW.ms - 90 * m, NOW.ms),
+            Span::new(NOW.ms - 5 * m, NOW.ms),
+            Span::new(2 * DAY_MS + 7 * m, 4 * DAY_MS + 13 * m),
+            Span::new(2 * DAY_MS, 3 * DAY_MS),
+            Span::new(NOW.ms - 3 * HOUR_MS - 7, NOW.ms - HOUR_MS - 3),
+        ] {
+            let plan = plan(span, NOW);
+            let parts: Vec<Span> = plan.iter().map(part).collect();
+            assert_eq!(parts.first().map(|p| p.start), Some(span.start), "{plan:?}");
+            assert_eq!(parts.last().map(|p| p.end), Some(span.end), "{plan:?}");
+            assert!(parts.windows(2).all(|w| w[0].end == w[1].start), "{plan:?}");
+            for p in &plan {
+                // Nothing kept ends less than an hour ago.
+                if let Piece::Hour { hour, part } = *p {
+                    assert!(hour <= part.start && part.end <= hour + HOUR_MS);
+                    assert!(hour + HOUR_MS <= NOW.ms - settled::AFTER_MS);
+                }
+                if let Piece::Settled(s) = *p {
+                    assert!(s.end <= NOW.ms - settled::AFTER_MS);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn kept_pieces_give_what_the_whole_history_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_store, conn) = super::super::Store::open(&dir.path().join("h.db")).unwrap();
+        let m = 60_000;
+        let start = NOW.ms - 40 * DAY_MS;
+        conn.execute_batch(&format!(
+            "INSERT INTO checks (id, name, kind, first_seen_ms) VALUES (1, 'a', 'tcp', 0), (2, 'b', 'tcp', 0);
+             INSERT INTO runs (id, started_ms, last_seen_ms, stopped_ms, version)
+                 VALUES (1, {start}, {gap}, {gap}, 't'), (2, {back}, {back}, NULL, 't');
+             INSERT INTO run_checks (run_id, check_id, first_ms)
+                 VALUES (1, 1, {start}), (1, 2, {start}), (2, 1, {back}), (2, 2, {back});
+             INSERT INTO maintenance_windows (name, check_id, start_ms, end_ms)
+                 VALUES ('m', NULL, {m1}, {m2});",
+            gap = NOW.ms - 20 * DAY_MS,
+            back = NOW.ms - 19 * DAY_MS,
+            m1 = NOW.ms - 3 * DAY_MS - 7 * m,
+            m2 = NOW.ms - 3 * DAY_MS + 50 * m,
+        ))
+        .unwrap();
+        // Incidents every few hours at odd minutes, some across hour and window edges, one
+        // still open.
+        let mut raw: Vec<(i64, Span)> = Vec::new();
+        let mut t = start + 17 * m;
+        let mut i = 0;
+        while t < NOW.ms - 2 * HOUR_MS {
+            let len = [3 * m, 75 * m, 200 * m, 11 * m][i % 4];
+            raw.push((1 + (i % 2) as i64, Span::new(t, t + len)));
+            t += 5 * HOUR_MS + 13 * m;
+            i += 1;
+        }
+        raw.push((2, Span::new(NOW.ms - 90 * m, NOW.ms + DAY_MS)));
+        for (id, s) in &raw {
+            let open = s.end > NOW.ms;
+            conn.execute(
+                "INSERT INTO incidents (check_id, started_ms, confirmed_ms, ended_ms) VALUES (?1, ?2, ?2, ?3)",
+                params![id, s.start, (!open).then_some(s.end)],
+            )
+            .unwrap();
+        }
+        let names = vec!["a".to_string(), "b".to_string(), "never".to_string()];
+        let spans: Vec<Span> = [HOUR_MS, DAY_MS, 7 * DAY_MS, 30 * DAY_MS]
+            .iter()
+            .map(|w| Span::new(NOW.ms - w - 4321, NOW.ms))
+            .chain([Span::new(
+                NOW.ms - 25 * DAY_MS + m,
+                NOW.ms - 2 * DAY_MS - 3 * m,
+            )])
+            .collect();
+        let now = Now {
+            ms: NOW.ms,
+            run: Some(2),
+        };
+        let coverage = [
+            Span::new(start, NOW.ms - 20 * DAY_MS),
+            Span::new(NOW.ms - 19 * DAY_MS, NOW.ms),
+        ];
+        let paused = [Span::new(
+            NOW.ms - 3 * DAY_MS - 7 * m,
+            NOW.ms - 3 * DAY_MS + 50 * m,
+        )];
+        // Twice: the first call keeps its pieces, the second reads them back.
+        for _ in 0..2 {
+            let got = summaries(&conn, &names, &spans, now, Want::Availability).unwrap();
+            for (span, per_check) in spans.iter().zip(&got) {
+                for (id, summary) in [1, 2].iter().zip(per_check) {
+                    let incidents: Vec<Span> = raw
+                        .iter()
+                        .filter(|(c, _)| c == id)
+                        .map(|(_, s)| Span::new(s.start, s.end.min(NOW.ms)))
+                        .collect();
+                    let want = availability::compute(*span, &coverage, &incidents, &paused);
+                    assert_eq!(summary.availability, want, "check {id} over {span:?}");
+                }
+                assert_eq!(per_check[2].availability.percent, None);
+            }
+        }
     }
 }
