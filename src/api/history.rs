@@ -199,7 +199,7 @@ pub async fn incidents(ctx: ApiContext, q: Query) -> Response<Vec<u8>> {
                 id: i64,
                 check: &'a str,
                 #[serde(flatten)]
-                view: IncidentView,
+                view: IncidentView<'a>,
             }
             let now = Utc::now().timestamp_millis();
             let items: Vec<Item> = rows

@@ -10,8 +10,10 @@ use crate::store::summary::{self, Want};
 use crate::store::writer::StoreHealth;
 use crate::store::{queries, StoreError};
 use crate::system;
+use crate::time::Stamp;
 use chrono::Utc;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::time::Duration;
 use warp::http::{Response, StatusCode};
 
@@ -148,22 +150,22 @@ pub async fn availability_windows(
 }
 
 #[derive(Serialize)]
-pub(crate) struct IncidentView {
-    started_at: Option<String>,
-    confirmed_at: Option<String>,
-    ended_at: Option<String>,
+pub(crate) struct IncidentView<'a> {
+    started_at: Stamp,
+    confirmed_at: Stamp,
+    ended_at: Option<Stamp>,
     duration_seconds: f64,
-    message: Option<String>,
+    message: Option<&'a str>,
 }
 
-impl IncidentView {
-    pub(crate) fn from_row(r: &queries::IncidentRow, now: i64) -> Self {
+impl<'a> IncidentView<'a> {
+    pub(crate) fn from_row(r: &'a queries::IncidentRow, now: i64) -> Self {
         IncidentView {
-            started_at: views::rfc3339_ms(r.started_ms),
-            confirmed_at: views::rfc3339_ms(r.confirmed_ms),
-            ended_at: r.ended_ms.and_then(views::rfc3339_ms),
+            started_at: Stamp(r.started_ms),
+            confirmed_at: Stamp(r.confirmed_ms),
+            ended_at: r.ended_ms.map(Stamp),
             duration_seconds: (r.ended_ms.unwrap_or(now) - r.started_ms) as f64 / 1000.0,
-            message: r.message.clone(),
+            message: r.message.as_deref(),
         }
     }
 }
@@ -194,7 +196,7 @@ struct DetailedCheck<'a> {
     breaker: Breaker,
     last_error: Option<LastError>,
     availability: Ordered<'static, Availability>,
-    recent_incidents: Vec<IncidentView>,
+    recent_incidents: Vec<IncidentView<'a>>,
     /// Its open alerts.
     alerts: Vec<&'a AlertView>,
     /// Its SLOs: error budget left and burn rates.
@@ -256,8 +258,12 @@ fn system_view(ctx: &ApiContext) -> SystemView {
     }
 }
 
-/// Per check: availability per window and recent incidents, read in one blocking task.
-type StoreFacts = Vec<(Vec<(&'static str, Availability)>, Vec<queries::IncidentRow>)>;
+/// Per check: availability per window, and the recent incidents of every check (kept by the
+/// store between changes), read in one blocking task.
+type StoreFacts = (
+    Vec<Vec<(&'static str, Availability)>>,
+    std::sync::Arc<Vec<Vec<queries::IncidentRow>>>,
+);
 
 async fn store_facts(ctx: &ApiContext) -> Result<StoreFacts, StoreError> {
     let names = ctx.state.names();
@@ -267,18 +273,16 @@ async fn store_facts(ctx: &ApiContext) -> Result<StoreFacts, StoreError> {
             let per_window =
                 summary::summaries(conn, &names, &window_spans(now.ms), now, Want::Availability)?;
             let recent = summary::recent_incidents(conn, &names, 5)?;
-            Ok(recent
-                .into_iter()
-                .enumerate()
-                .map(|(i, incidents)| {
-                    let windows = WINDOWS
+            let windows = (0..names.len())
+                .map(|i| {
+                    WINDOWS
                         .iter()
                         .zip(&per_window)
                         .map(|((label, _), checks)| (*label, checks[i].availability))
-                        .collect();
-                    (windows, incidents)
+                        .collect()
                 })
-                .collect())
+                .collect();
+            Ok((windows, recent))
         })
         .await
 }
@@ -395,7 +399,7 @@ impl StoreView {
 
 /// `GET /health/detailed`: always 200.
 pub async fn detailed(ctx: ApiContext) -> Response<Vec<u8>> {
-    let facts = match store_facts(&ctx).await {
+    let (windows, recent) = match store_facts(&ctx).await {
         Ok(f) => f,
         Err(e) => {
             tracing::error!(error = %e, "Could not read the store for /health/detailed.");
@@ -414,9 +418,18 @@ pub async fn detailed(ctx: ApiContext) -> Response<Vec<u8>> {
         .iter()
         .map(|s| s.last_failure())
         .collect();
+    // Each check's alerts and SLOs, found by name once rather than by a scan per check.
+    let mut alerts_of: HashMap<&str, Vec<&AlertView>> = HashMap::new();
+    for a in &snapshot.alerts {
+        alerts_of.entry(a.check.as_str()).or_default().push(a);
+    }
+    let mut slos_of: HashMap<&str, Vec<&SloView>> = HashMap::new();
+    for s in &snapshot.slos {
+        slos_of.entry(s.check.as_str()).or_default().push(s);
+    }
     let checks: Vec<(&str, DetailedCheck)> = latest
         .iter()
-        .zip(facts)
+        .zip(windows.into_iter().zip(recent.iter()))
         .zip(&failures)
         .map(|(((slot, r), (windows, incidents)), failure)| {
             let r = r.as_deref();
@@ -446,16 +459,8 @@ pub async fn detailed(ctx: ApiContext) -> Response<Vec<u8>> {
                     .iter()
                     .map(|i| IncidentView::from_row(i, now))
                     .collect(),
-                alerts: snapshot
-                    .alerts
-                    .iter()
-                    .filter(|a| a.check == def.name)
-                    .collect(),
-                slos: snapshot
-                    .slos
-                    .iter()
-                    .filter(|s| s.check == def.name)
-                    .collect(),
+                alerts: alerts_of.remove(def.name.as_str()).unwrap_or_default(),
+                slos: slos_of.remove(def.name.as_str()).unwrap_or_default(),
             };
             (def.name.as_str(), detail)
         })
