@@ -7,6 +7,8 @@
 pub mod alerts;
 pub mod queries;
 pub mod rollup;
+pub mod series;
+mod settled;
 pub mod summary;
 pub mod writer;
 
