@@ -46,6 +46,7 @@ pub mod scheduler;
 pub mod shutdown;
 pub mod state;
 pub mod store;
+pub mod svg;
 pub mod system;
 pub mod telemetry;
 pub mod time;
