@@ -62,6 +62,8 @@ pub struct AlertingHandle {
     dropped: Arc<std::sync::atomic::AtomicU64>,
     /// Name, kind and redacted target of each notifier.
     pub notifiers: Arc<Vec<(String, &'static str, String)>>,
+    /// The configured maintenance windows, for the pages to show current and coming ones.
+    pub maintenance: Arc<Vec<maintenance::Maintenance>>,
 }
 
 impl AlertingHandle {
@@ -142,6 +144,13 @@ impl Alerting {
             outbox: stats,
             dropped: input.dropped_counter(),
             notifiers,
+            maintenance: Arc::new(
+                setup
+                    .maintenance
+                    .iter()
+                    .map(|m| m.maintenance.clone())
+                    .collect(),
+            ),
         };
         (
             Alerting {

@@ -37,8 +37,21 @@ pub fn require(ctx: ApiContext) -> impl Filter<Extract = (), Error = warp::Rejec
         .untuple_one()
 }
 
-/// Whether the request is authorized, without rejecting (for pages that degrade instead).
-pub fn check(ctx: ApiContext) -> impl Filter<Extract = (bool,), Error = warp::Rejection> + Clone {
+/// Whether a page may show details: the header as for the API, or `?token=` (a status page
+/// left open on a screen has no way to send a header).
+pub fn page_viewer(
+    ctx: ApiContext,
+) -> impl Filter<Extract = (super::pages::Viewer,), Error = warp::Rejection> + Clone {
     warp::header::optional::<String>("authorization")
-        .map(move |h: Option<String>| is_authorized(&ctx, h.as_deref()))
+        .and(warp::query::<std::collections::HashMap<String, String>>())
+        .map(
+            move |h: Option<String>, q: std::collections::HashMap<String, String>| {
+                let by_query = q
+                    .get("token")
+                    .is_some_and(|t| is_authorized(&ctx, Some(&format!("Bearer {t}"))));
+                super::pages::Viewer {
+                    details: by_query || is_authorized(&ctx, h.as_deref()),
+                }
+            },
+        )
 }

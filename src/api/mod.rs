@@ -85,16 +85,20 @@ type Reply = Response<Vec<u8>>;
 /// All routes, with the `/api/v1` prefix variant and JSON errors.
 pub fn routes(ctx: ApiContext) -> impl Filter<Extract = (Reply,), Error = Infallible> + Clone {
     let probes = probe_routes(ctx.clone());
+    let ctx_pages = ctx.clone();
     let others = other_routes(ctx);
     // The probes that load balancers and kubelets call many times a second are tried first,
     // unboxed, ahead of the `/api/v1` prefix and the other routes: about a tenth more
     // requests a second on /health/live than behind them. An unprefixed path is tried
     // against each group once.
     let prefixed = warp::path!("api" / "v1" / ..).and(probes.clone().or(others.clone()).unify());
+    let pages = page_routes(ctx_pages);
     probes
         .or(prefixed)
         .unify()
         .or(others)
+        .unify()
+        .or(pages)
         .unify()
         .recover(handle_rejection)
         .unify()
@@ -103,6 +107,40 @@ pub fn routes(ctx: ApiContext) -> impl Filter<Extract = (Reply,), Error = Infall
 /// Adds the context to a filter's extractions.
 fn with_ctx(ctx: ApiContext) -> impl Filter<Extract = (ApiContext,), Error = Infallible> + Clone {
     warp::any().map(move || ctx.clone())
+}
+
+/// The pages for people and feeds, outside the `/api/v1` prefix.
+fn page_routes(ctx: ApiContext) -> warp::filters::BoxedFilter<(Reply,)> {
+    let get = warp::get();
+    let viewer = || auth::page_viewer(ctx.clone());
+    let status = get
+        .and(warp::path::end())
+        .and(with_ctx(ctx.clone()))
+        .and(viewer())
+        .then(pages::status::page);
+    let check = get
+        .and(warp::path!("checks" / String))
+        .and(with_ctx(ctx.clone()))
+        .and(viewer())
+        .then(|name, ctx, viewer| pages::check::page(ctx, name, viewer));
+    let badge = get
+        .and(warp::path!("badge" / String))
+        .and(with_ctx(ctx.clone()))
+        .and(warp::query::<HashMap<String, String>>())
+        .then(|file, ctx, q| pages::badge::badge(ctx, file, q));
+    let feed = get
+        .and(warp::path!("feed.atom"))
+        .and(with_ctx(ctx.clone()))
+        .and(viewer())
+        .then(pages::feed::feed);
+    status
+        .or(check)
+        .unify()
+        .or(badge)
+        .unify()
+        .or(feed)
+        .unify()
+        .boxed()
 }
 
 /// `/health`, `/health/live`, `/health/ready` and `/health/startup`.
@@ -221,11 +259,6 @@ fn other_routes(ctx: ApiContext) -> warp::filters::BoxedFilter<(Reply,)> {
                 push::push(&ctx, &token, &q)
             },
         );
-    let page = get
-        .and(warp::path::end())
-        .and(with())
-        .and(auth::check(ctx.clone()))
-        .then(pages::status_page);
 
     detailed
         .or(one)
@@ -245,8 +278,6 @@ fn other_routes(ctx: ApiContext) -> warp::filters::BoxedFilter<(Reply,)> {
         .or(ack)
         .unify()
         .or(push)
-        .unify()
-        .or(page)
         .unify()
         .boxed()
 }

@@ -39,6 +39,7 @@ const COMMON_KEYS: &[&str] = &[
     "alert",
     "notify",
     "depends_on",
+    "group",
 ];
 
 const SECTIONS: &[&str] = &[
@@ -218,6 +219,8 @@ pub struct CheckDef {
     pub notify: Option<Vec<String>>,
     /// The checks it depends on, as written.
     pub depends_on: Vec<String>,
+    /// Its section of the status page; `None`: the ungrouped section.
+    pub group: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -246,6 +249,7 @@ struct CommonFields {
     notify: Option<Vec<String>>,
     #[serde(default)]
     depends_on: Vec<String>,
+    group: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -509,6 +513,20 @@ fn build_checks(
             Err(mut e) => errors.append(&mut e),
         }
     }
+    // A group is a page section, and names are unique across checks and groups.
+    for def in &out {
+        if let Some(group) = &def.group {
+            let path = format!("check[{}].group", def.index);
+            if group.trim().is_empty() {
+                errors.push(ConfigError::invalid(path, "expected a non-empty name"));
+            } else if names.contains_key(group) {
+                errors.push(ConfigError::invalid(
+                    path,
+                    format!("`{group}` is the name of a check; a group needs a name of its own"),
+                ));
+            }
+        }
+    }
     (out, shared.push_registry.finish())
 }
 
@@ -677,6 +695,7 @@ fn build_check(
                 alert: common.alert,
                 notify: common.notify,
                 depends_on: common.depends_on,
+                group: common.group,
             })
         }
         _ => Err(errors),

@@ -17,6 +17,7 @@ mod deps_tls;
 mod failures;
 mod helpers;
 mod http_extras;
+mod pages;
 mod probe_command;
 mod probes;
 mod push;
