@@ -70,3 +70,40 @@ fn put(key: Key, piece: Arc<dyn Any + Send + Sync>) {
         cache.insert(key, (Instant::now(), piece));
     }
 }
+
+/// Pieces that stay true while a cheap fingerprint of what they were read from is unchanged
+/// (the incidents table, the ended runs), whatever their age.
+type Printed = (Vec<i64>, Arc<dyn Any + Send + Sync>);
+
+fn printed() -> &'static Mutex<HashMap<Key, Printed>> {
+    static CACHE: OnceLock<Mutex<HashMap<Key, Printed>>> = OnceLock::new();
+    CACHE.get_or_init(Mutex::default)
+}
+
+/// The piece kept under `key` if it was made at the same `print`, else `make`'s, kept.
+pub fn get_or_at<T: Send + Sync + 'static>(
+    key: Option<Key>,
+    print: Vec<i64>,
+    make: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<Arc<T>, StoreError> {
+    let Some(key) = key else {
+        return make().map(Arc::new);
+    };
+    if let Ok(cache) = printed().lock() {
+        if let Some((at, piece)) = cache.get(&key) {
+            if *at == print {
+                if let Ok(hit) = piece.clone().downcast::<T>() {
+                    return Ok(hit);
+                }
+            }
+        }
+    }
+    let made = Arc::new(make()?);
+    if let Ok(mut cache) = printed().lock() {
+        if cache.len() >= 64 && !cache.contains_key(&key) {
+            cache.clear();
+        }
+        cache.insert(key, (print, made.clone()));
+    }
+    Ok(made)
+}

@@ -246,23 +246,60 @@ pub(super) fn check_ids(
 }
 
 /// When each check was watched, overlapping `span`: from its first result in a run to the
-/// run's end (now, for the run still being written).
+/// run's end (now, for the run still being written). The spans of the runs that ended never
+/// change: they are kept while the runs table is unchanged, so a daemon restarted often does
+/// not read every past run's rows on every call.
 fn coverage(
     conn: &Connection,
     span: Span,
     now: Now,
 ) -> Result<HashMap<i64, Vec<Span>>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT check_id, first_ms, end_ms FROM (
-             SELECT rc.check_id AS check_id, rc.first_ms AS first_ms,
-                    CASE WHEN r.id = ?3 THEN ?4 ELSE coalesce(r.stopped_ms, r.last_seen_ms) END AS end_ms
-             FROM run_checks rc JOIN runs r ON r.id = rc.run_id)
-         WHERE first_ms < ?2 AND end_ms > ?1",
-    )?;
-    let rows = stmt.query_map(params![span.start, span.end, now.run, now.ms], |r| {
-        Ok((r.get(0)?, Span::new(r.get(1)?, r.get(2)?)))
+    let print: Vec<i64> = conn
+        .prepare_cached(
+            "SELECT count(*), coalesce(max(id), 0), coalesce(sum(coalesce(stopped_ms, last_seen_ms)), 0)
+             FROM runs WHERE id IS NOT ?1",
+        )?
+        .query_row(params![now.run], |r| Ok(vec![r.get(0)?, r.get(1)?, r.get(2)?]))?;
+    let key = conn
+        .path()
+        .filter(|db| !db.is_empty())
+        .map(|db| settled::Key::new(db, "ended-runs", now.run.unwrap_or(-1), 0, ""));
+    let ended = settled::get_or_at(key, print, || {
+        let mut stmt = conn.prepare_cached(
+            "SELECT rc.check_id, rc.first_ms, coalesce(r.stopped_ms, r.last_seen_ms)
+             FROM run_checks rc JOIN runs r ON r.id = rc.run_id WHERE r.id IS NOT ?1",
+        )?;
+        let rows = stmt.query_map(params![now.run], |r| {
+            Ok((r.get(0)?, Span::new(r.get(1)?, r.get(2)?)))
+        })?;
+        group(rows)
     })?;
-    group(rows)
+    let mut out: HashMap<i64, Vec<Span>> = HashMap::new();
+    for (id, spans) in ended.iter() {
+        let within: Vec<Span> = spans
+            .iter()
+            .filter(|s| s.start < span.end && s.end > span.start)
+            .copied()
+            .collect();
+        if !within.is_empty() {
+            out.insert(*id, within);
+        }
+    }
+    if let Some(run) = now.run {
+        let mut stmt = conn.prepare_cached(
+            "SELECT check_id, first_ms FROM run_checks WHERE run_id = ?1 AND first_ms < ?2",
+        )?;
+        let rows = stmt.query_map(params![run, span.end], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (id, first) = row?;
+            if now.ms > span.start {
+                out.entry(id).or_default().push(Span::new(first, now.ms));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Incident spans overlapping `span`; open incidents run to `now`.
@@ -495,14 +532,17 @@ pub fn recent_incidents(
     let Some(db) = conn.path().filter(|db| !db.is_empty()) else {
         return read_recent_incidents(conn, names, per_check).map(Arc::new);
     };
-    let key = (db.to_string(), per_check, names.join(","));
-    let print = fingerprint(conn)?;
-    if let Some(hit) = recent::get(&key, print) {
-        return Ok(hit);
-    }
-    let rows = Arc::new(read_recent_incidents(conn, names, per_check)?);
-    recent::put(key, print, rows.clone());
-    Ok(rows)
+    let key = settled::Key::new(
+        db,
+        "recent-incidents",
+        i64::from(per_check),
+        0,
+        &names.join(","),
+    );
+    let (a, b, c) = fingerprint(conn)?;
+    settled::get_or_at(Some(key), vec![a, b, c], || {
+        read_recent_incidents(conn, names, per_check)
+    })
 }
 
 /// What changes whenever an incident opens (a new largest id) or closes (one fewer open, and
@@ -552,38 +592,6 @@ fn read_recent_incidents(
             list
         })
         .collect())
-}
-
-/// The lists [`recent_incidents`] keeps, with the fingerprint they were read at.
-mod recent {
-    use super::super::queries::IncidentRow;
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex, OnceLock};
-
-    type Key = (String, u32, String);
-    type Lists = Arc<Vec<Vec<IncidentRow>>>;
-    type Print = (i64, i64, i64);
-    const MAX_ENTRIES: usize = 16;
-
-    fn cache() -> &'static Mutex<HashMap<Key, (Print, Lists)>> {
-        static CACHE: OnceLock<Mutex<HashMap<Key, (Print, Lists)>>> = OnceLock::new();
-        CACHE.get_or_init(Mutex::default)
-    }
-
-    pub fn get(key: &Key, print: Print) -> Option<Lists> {
-        let cache = cache().lock().ok()?;
-        let (at, lists) = cache.get(key)?;
-        (*at == print).then(|| lists.clone())
-    }
-
-    pub fn put(key: Key, print: Print, lists: Lists) {
-        if let Ok(mut cache) = cache().lock() {
-            if cache.len() >= MAX_ENTRIES && !cache.contains_key(&key) {
-                cache.clear();
-            }
-            cache.insert(key, (print, lists));
-        }
-    }
 }
 
 #[cfg(test)]
