@@ -44,18 +44,19 @@ pub async fn badge(
         };
         return svg_response(StatusCode::OK, svg::badge(name, status.as_str(), class));
     };
-    let len =
-        match crate::duration::parse(window) {
-            Ok(d) if d.as_millis() > 0 && d.as_millis() <= MAX_WINDOW_MS as u128 => {
-                d.as_millis() as i64
-            }
-            _ => return super::super::views::error(
+    let len = match crate::duration::parse(window) {
+        Ok(d) if d.as_millis() > 0 && d.as_millis() <= MAX_WINDOW_MS as u128 => {
+            d.as_millis() as i64
+        }
+        _ => {
+            return super::super::views::error(
                 StatusCode::BAD_REQUEST,
                 format!(
                     "`window`: expected a duration up to 90d such as 30d or 24h, got `{window}`"
                 ),
-            ),
-        };
+            )
+        }
+    };
     let now = ctx.store.now();
     let names = vec![name.to_string()];
     let read = ctx
