@@ -253,7 +253,7 @@ async fn the_token_guards_details_and_history_but_not_probes() {
     }
     let page = app.get("/").await.text().await.unwrap();
     assert!(
-        page.contains("Messages are hidden"),
+        page.contains("Messages and targets are hidden"),
         "the page hides errors without the token"
     );
 }
