@@ -3,14 +3,8 @@
 //! writes through the store's own write path.
 
 use crate::helpers::*;
-use healthmon::breaker::CircuitState;
-use healthmon::checks::{Observed, Status};
-use healthmon::incident::{Change, Tracker};
-use healthmon::result::CheckResult;
-use healthmon::store::writer::{CheckName, Op, Writer, WriterSettings};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn now_ms() -> i64 {
@@ -216,63 +210,24 @@ async fn availability_reports_a_measured_outage_and_metrics_agree_with_the_detai
 /// (start and length in seconds before now), through the store's own write path, as a
 /// daemon run that stopped a second ago.
 fn write_history(db: &std::path::Path, hours: i64, outages: &[(i64, i64)]) {
-    let (_store, conn) = healthmon::store::Store::open(db).unwrap();
     let end = now_ms() - 1000;
-    let start = end - hours * 3_600_000;
-    let mut writer = Writer::starting_at(
-        conn,
-        &[CheckName {
-            name: "api".into(),
-            kind: "http".into(),
-        }],
-        WriterSettings::new(Duration::from_secs(90 * 86_400), None),
-        start,
-    )
-    .unwrap();
-    let mut tracker = Tracker::new(1, 1, false);
-    let mut results = Vec::new();
-    let mut ops = Vec::new();
-    let mut t = start;
-    while t < end {
-        let down = outages
-            .iter()
-            .any(|(ago, len)| t >= end - ago * 1000 && t < end - (ago - len) * 1000);
-        let status = if down {
-            Status::Unhealthy
-        } else {
-            Status::Healthy
-        };
-        match tracker.observe(t, down, down.then_some("connection refused")) {
-            Some(Change::Opened {
-                started_ms,
-                confirmed_ms,
-                first_error,
-            }) => ops.push(Op::IncidentOpened {
-                check: 0,
-                started_ms,
-                confirmed_ms,
-                first_error,
-            }),
-            Some(Change::Resolved { ended_ms }) => {
-                ops.push(Op::IncidentResolved { check: 0, ended_ms })
-            }
-            None => {}
-        }
-        results.push(Arc::new(CheckResult {
-            check: 0,
-            started_at: chrono::DateTime::from_timestamp_millis(t).unwrap(),
-            response_time: Duration::from_millis(3),
-            status,
-            message: down.then(|| "connection refused".to_string()),
-            observed: Observed::new(),
-            circuit: CircuitState::Closed,
-            consecutive_failures: 0,
-            retry_at: None,
-        }));
-        t += 1000;
-    }
-    writer.write_now(results, ops).unwrap();
-    writer.stop_at(end).unwrap();
+    let history = History {
+        check: "api",
+        kind: "http",
+        start: end - hours * 3_600_000,
+        end,
+        step_ms: 1000,
+        error: "connection refused",
+    };
+    history.write(
+        db,
+        |t| {
+            outages
+                .iter()
+                .any(|(ago, len)| t >= end - ago * 1000 && t < end - (ago - len) * 1000)
+        },
+        Vec::new(),
+    );
 }
 
 async fn slo_alert(app: &TestApp) -> Option<Value> {

@@ -517,3 +517,79 @@ pub async fn check_now(config: &str) -> (i32, Value) {
     });
     (out.status.code().unwrap_or(-1), body)
 }
+
+/// Writes one check's results into `db` through the store's own write path, as a daemon run
+/// from `start` to `end` (stopped then): a result every `step_ms`, unhealthy while `down(t)`,
+/// each outage an incident (failure and success thresholds 1) with the error `error`;
+/// `ops` (maintenance windows, say) go in the same commit.
+pub struct History<'a> {
+    pub check: &'a str,
+    pub kind: &'a str,
+    pub start: i64,
+    pub end: i64,
+    pub step_ms: i64,
+    pub error: &'a str,
+}
+
+impl History<'_> {
+    pub fn write(
+        &self,
+        db: &Path,
+        down: impl Fn(i64) -> bool,
+        mut ops: Vec<healthmon::store::writer::Op>,
+    ) {
+        use healthmon::incident::{Change, Tracker};
+        use healthmon::store::writer::{CheckName, Op, Writer, WriterSettings};
+        let (_store, conn) = healthmon::store::Store::open(db).unwrap();
+        let mut writer = Writer::starting_at(
+            conn,
+            &[CheckName {
+                name: self.check.into(),
+                kind: self.kind.into(),
+            }],
+            WriterSettings::new(Duration::from_secs(90 * 86_400), None),
+            self.start,
+        )
+        .unwrap();
+        let mut tracker = Tracker::new(1, 1, false);
+        let mut results = Vec::new();
+        let mut t = self.start;
+        while t < self.end {
+            let down = down(t);
+            match tracker.observe(t, down, down.then_some(self.error)) {
+                Some(Change::Opened {
+                    started_ms,
+                    confirmed_ms,
+                    first_error,
+                }) => ops.push(Op::IncidentOpened {
+                    check: 0,
+                    started_ms,
+                    confirmed_ms,
+                    first_error,
+                }),
+                Some(Change::Resolved { ended_ms }) => {
+                    ops.push(Op::IncidentResolved { check: 0, ended_ms })
+                }
+                None => {}
+            }
+            results.push(Arc::new(healthmon::result::CheckResult {
+                check: 0,
+                started_at: chrono::DateTime::from_timestamp_millis(t).unwrap(),
+                response_time: Duration::from_millis(3),
+                status: if down {
+                    healthmon::checks::Status::Unhealthy
+                } else {
+                    healthmon::checks::Status::Healthy
+                },
+                message: down.then(|| self.error.to_string()),
+                observed: healthmon::checks::Observed::new(),
+                circuit: healthmon::breaker::CircuitState::Closed,
+                consecutive_failures: 0,
+                retry_at: None,
+            }));
+            t += self.step_ms;
+        }
+        writer.write_now(results, ops).unwrap();
+        writer.stop_at(self.end).unwrap();
+    }
+}

@@ -4,16 +4,10 @@
 //! the 90-day bars known days.
 
 use crate::helpers::*;
-use healthmon::breaker::CircuitState;
-use healthmon::checks::{Observed, Status};
-use healthmon::incident::{Change, Tracker};
-use healthmon::result::CheckResult;
 use healthmon::store::alerts::AlertOp;
-use healthmon::store::writer::{CheckName, Op, Writer, WriterSettings};
+use healthmon::store::writer::Op;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
-use std::time::Duration;
 
 const DAY: i64 = 86_400_000;
 
@@ -155,7 +149,6 @@ interval = "1h"
 /// Writes three days of results of `api` (one a minute) ending a second ago, down for two
 /// hours two days ago, with a maintenance window over all of yesterday (UTC).
 fn write_history(db: &Path) -> (i64, i64) {
-    let (_store, conn) = healthmon::store::Store::open(db).unwrap();
     let end = now_ms() - 1000;
     let start = end - 3 * DAY;
     let today = end.div_euclid(DAY) * DAY;
@@ -163,62 +156,21 @@ fn write_history(db: &Path) -> (i64, i64) {
         today - 2 * DAY + 3 * 3_600_000,
         today - 2 * DAY + 5 * 3_600_000,
     );
-    let mut writer = Writer::starting_at(
-        conn,
-        &[CheckName {
-            name: "api".into(),
-            kind: "command".into(),
-        }],
-        WriterSettings::new(Duration::from_secs(90 * 86_400), None),
-        start,
-    )
-    .unwrap();
-    let mut tracker = Tracker::new(1, 1, false);
-    let mut results = Vec::new();
-    let mut ops = vec![Op::Alert(Box::new(AlertOp::Maintenance {
+    let maintenance = Op::Alert(Box::new(AlertOp::Maintenance {
         name: "upgrade".into(),
         check: Some(0),
         start_ms: today - DAY,
         end_ms: today,
-    }))];
-    let mut t = start;
-    while t < end {
-        let down = t >= outage.0 && t < outage.1;
-        match tracker.observe(t, down, down.then_some("exit 2")) {
-            Some(Change::Opened {
-                started_ms,
-                confirmed_ms,
-                first_error,
-            }) => ops.push(Op::IncidentOpened {
-                check: 0,
-                started_ms,
-                confirmed_ms,
-                first_error,
-            }),
-            Some(Change::Resolved { ended_ms }) => {
-                ops.push(Op::IncidentResolved { check: 0, ended_ms })
-            }
-            None => {}
-        }
-        results.push(Arc::new(CheckResult {
-            check: 0,
-            started_at: chrono::DateTime::from_timestamp_millis(t).unwrap(),
-            response_time: Duration::from_millis(3),
-            status: if down {
-                Status::Unhealthy
-            } else {
-                Status::Healthy
-            },
-            message: down.then(|| "exit 2".to_string()),
-            observed: Observed::new(),
-            circuit: CircuitState::Closed,
-            consecutive_failures: 0,
-            retry_at: None,
-        }));
-        t += 60_000;
+    }));
+    History {
+        check: "api",
+        kind: "command",
+        start,
+        end,
+        step_ms: 60_000,
+        error: "exit 2",
     }
-    writer.write_now(results, ops).unwrap();
-    writer.stop_at(end).unwrap();
+    .write(db, |t| t >= outage.0 && t < outage.1, vec![maintenance]);
     (start, today)
 }
 
