@@ -239,7 +239,7 @@ pub fn startup(ctx: &ApiContext) -> Response<Vec<u8>> {
 /// `GET /health/NAME`: one check with its availability; 503 when it is unhealthy.
 pub async fn one(ctx: ApiContext, name: String) -> Response<Vec<u8>> {
     let Some(slot) = ctx.state.check(&name) else {
-        return views::error(StatusCode::NOT_FOUND, format!("no check named `{name}`"));
+        return group(&ctx, &name);
     };
     let latest = slot.latest();
     let availability = match super::status::availability_windows(&ctx, &name).await {
@@ -268,4 +268,40 @@ pub async fn one(ctx: ApiContext, name: String) -> Response<Vec<u8>> {
         timestamp: views::now(),
     };
     views::json(code_for(slot.status()), &body)
+}
+
+/// `GET /health/GROUP`: the checks of a `group`, with their combined status (a critical
+/// check's failure makes it unhealthy, another's degrades it), 503 when unhealthy; 404 when
+/// no check or group has the name.
+fn group(ctx: &ApiContext, name: &str) -> Response<Vec<u8>> {
+    let members: Vec<_> = ctx
+        .state
+        .checks()
+        .iter()
+        .filter(|s| s.def.group.as_deref() == Some(name))
+        .collect();
+    if members.is_empty() {
+        return views::error(
+            StatusCode::NOT_FOUND,
+            format!("no check or group named `{name}`"),
+        );
+    }
+    let status = crate::state::overall(members.iter().map(|s| (s.def.critical, s.status())));
+    let latest = views::latest_of(members.into_iter());
+    #[derive(Serialize)]
+    struct Group<'a> {
+        group: &'a str,
+        status: Status,
+        checks: views::Ordered<'a, CheckView<'a>>,
+        timestamp: String,
+    }
+    views::json(
+        code_for(status),
+        &Group {
+            group: name,
+            status,
+            checks: views::check_views(&latest),
+            timestamp: views::now(),
+        },
+    )
 }

@@ -135,6 +135,12 @@ interval = "1h"
         message.contains("waiting for the first heartbeat"),
         "{message}"
     );
+    // The group of the failing critical check is unhealthy as a whole.
+    let (code, group) = app.get_json("/health/backends").await;
+    assert_eq!(code, 503, "{group}");
+    assert_eq!(group["status"], "unhealthy");
+    assert_eq!(group["checks"].as_object().map(|c| c.len()), Some(2));
+    assert_eq!(app.get("/health/no-such-thing").await.status(), 404);
     let page = app.get("/").await;
     let csp = page.headers()["content-security-policy"]
         .to_str()

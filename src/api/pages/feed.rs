@@ -30,7 +30,13 @@ pub async fn feed(ctx: super::super::ApiContext, viewer: Viewer) -> Response<Vec
             );
         }
     };
-    let service = escape(&ctx.state.service().name);
+    let name = &ctx.state.service().name;
+    let service = escape(name);
+    // A URN allows letters, digits and a few marks: the rest of a service's name becomes `-`.
+    let urn: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+        .collect();
     let stamp = |ms: i64| rfc3339_ms(ms).unwrap_or_default();
     let updated = rows
         .iter()
@@ -41,7 +47,7 @@ pub async fn feed(ctx: super::super::ApiContext, viewer: Viewer) -> Response<Vec
         r#"<?xml version="1.0" encoding="utf-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom">
 <title>{service}: incidents</title>
-<id>urn:healthmon:{service}:incidents</id>
+<id>urn:healthmon:{urn}:incidents</id>
 <updated>{}</updated>
 <link rel="alternate" href="/"/>
 <generator>healthmon</generator>
@@ -73,7 +79,7 @@ pub async fn feed(ctx: super::super::ApiContext, viewer: Viewer) -> Response<Vec
             xml,
             r#"<entry>
 <title>{title}</title>
-<id>urn:healthmon:{service}:incident:{id}</id>
+<id>urn:healthmon:{urn}:incident:{id}</id>
 <published>{published}</published>
 <updated>{updated}</updated>
 <link rel="alternate" href="/checks/{check}"/>
