@@ -35,7 +35,13 @@ pub async fn feed(ctx: super::super::ApiContext, viewer: Viewer) -> Response<Vec
     // A URN allows letters, digits and a few marks: the rest of a service's name becomes `-`.
     let urn: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     let stamp = |ms: i64| rfc3339_ms(ms).unwrap_or_default();
     let updated = rows
