@@ -40,6 +40,35 @@ enum Command {
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
+    /// A report over the stored history: availability, downtime, incidents, latency, alerts and
+    /// SLO budget per check, worst first. Exit 0, or 3 on bad input.
+    Report {
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// The last N hours (the default is 24).
+        #[arg(long, value_name = "N")]
+        hours: Option<String>,
+        /// Start: RFC 3339 (2026-03-01T00:00:00.250Z), or a local date or time in --tz.
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+        /// End (exclusive), as --since; default now.
+        #[arg(long, value_name = "T")]
+        until: Option<String>,
+        /// A calendar month in --tz.
+        #[arg(long, value_name = "YYYY-MM")]
+        month: Option<String>,
+        /// The IANA time zone of days, months and local times (default UTC).
+        #[arg(long, value_name = "ZONE")]
+        tz: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: cli::report::Format,
+        /// Write to FILE instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Only this check (repeatable), in the order given.
+        #[arg(long = "check", value_name = "NAME")]
+        checks: Vec<String>,
+    },
     /// GET a running daemon's /health/ready (default http://127.0.0.1:8080); exit 0 when 2xx.
     Probe {
         /// Base URL of the daemon, or a full URL to GET.
@@ -48,7 +77,18 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Bad arguments are bad input: exit 3 like a bad config (clap's own code is 2).
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(cli::EXIT_CONFIG)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     let quiet = !matches!(cli.command, Command::Run { .. });
     healthmon::telemetry::init(if quiet { "warn" } else { "info" });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -70,6 +110,29 @@ fn main() -> ExitCode {
                 critical_only,
             } => cli::check::run(config.as_deref(), json, critical_only).await,
             Command::Validate { config } => cli::validate::run(config.as_deref()),
+            Command::Report {
+                config,
+                hours,
+                since,
+                until,
+                month,
+                tz,
+                format,
+                output,
+                checks,
+            } => cli::report::run(cli::report::Args {
+                config,
+                period: healthmon::report::period::Ask {
+                    hours,
+                    since,
+                    until,
+                    month,
+                    tz,
+                },
+                format,
+                output,
+                checks,
+            }),
             Command::Probe { url } => cli::probe::run(url.as_deref()).await,
         }
     })

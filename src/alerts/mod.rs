@@ -64,6 +64,8 @@ pub struct AlertingHandle {
     pub notifiers: Arc<Vec<(String, &'static str, String)>>,
     /// The configured maintenance windows, for the pages to show current and coming ones.
     pub maintenance: Arc<Vec<maintenance::Maintenance>>,
+    /// What the engine runs on; the report reads the SLOs' objectives from it.
+    pub setup: Arc<Setup>,
 }
 
 impl AlertingHandle {
@@ -151,6 +153,7 @@ impl Alerting {
                     .map(|m| m.maintenance.clone())
                     .collect(),
             ),
+            setup: setup.clone(),
         };
         (
             Alerting {

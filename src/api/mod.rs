@@ -133,12 +133,20 @@ fn page_routes(ctx: ApiContext) -> warp::filters::BoxedFilter<(Reply,)> {
         .and(with_ctx(ctx.clone()))
         .and(viewer())
         .then(pages::feed::feed);
+    let report = get
+        .and(warp::path!("report"))
+        .and(with_ctx(ctx.clone()))
+        .and(warp::query::<HashMap<String, String>>())
+        .and(viewer())
+        .then(pages::report::page);
     status
         .or(check)
         .unify()
         .or(badge)
         .unify()
         .or(feed)
+        .unify()
+        .or(report)
         .unify()
         .boxed()
 }

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod probe;
+pub mod report;
 pub mod run;
 pub mod validate;
 

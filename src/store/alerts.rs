@@ -340,6 +340,25 @@ pub fn list_alerts(
         .collect()
 }
 
+/// Alerts that started in `[from, to)`, oldest first: what a report counts as fired.
+///
+/// # Errors
+/// SQL errors.
+pub fn alerts_started(
+    conn: &Connection,
+    from: Millis,
+    to: Millis,
+) -> Result<Vec<AlertRow>, StoreError> {
+    let sql = format!(
+        "SELECT {ALERT_COLUMNS} FROM alerts WHERE started_ms >= ?1 AND started_ms < ?2 ORDER BY started_ms, id"
+    );
+    let rows = conn
+        .prepare_cached(&sql)?
+        .query_map(params![from, to], alert_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// One alert by id.
 ///
 /// # Errors

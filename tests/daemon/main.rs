@@ -21,6 +21,7 @@ mod pages;
 mod probe_command;
 mod probes;
 mod push;
+mod report;
 mod resilience;
 mod secrets;
 mod services;
