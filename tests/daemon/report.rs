@@ -405,3 +405,41 @@ fn a_month_across_a_daylight_saving_change_has_its_true_number_of_hours() {
         assert_eq!(json["checks"][0]["window_seconds"], hours * 3600.0);
     }
 }
+
+/// Runs `healthmon report ARGS` with stderr on a pseudo-terminal (util-linux `script`) and
+/// returns what the terminal showed.
+fn report_on_a_terminal(config: &TestConfig, args: &str) -> String {
+    let out = std::process::Command::new("script")
+        .args(["-qec"])
+        .arg(format!(
+            "{} report -c {} {args} -o /dev/null",
+            crate::helpers::BIN,
+            config.path.display()
+        ))
+        .arg("/dev/null")
+        .output()
+        .expect("run script (util-linux)");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_terminal_sees_a_progress_bar_for_a_large_history_only() {
+    let config =
+        TestConfig::new("[[check]]\nname = \"api\"\nkind = \"command\"\ncommand = [\"true\"]\n");
+    History {
+        check: "api",
+        kind: "command",
+        start: Utc::now().timestamp_millis() - H,
+        end: Utc::now().timestamp_millis(),
+        step_ms: 60_000,
+        error: "",
+    }
+    .write(&config.db, |_| false, Vec::new());
+    // One check over 100 days is 100 check-days: large; over a day it is not.
+    let large = report_on_a_terminal(&config, "--hours 2400");
+    assert!(large.contains("Reading the health log"), "{large:?}");
+    assert!(large.contains("/1 checks"), "{large:?}");
+    let small = report_on_a_terminal(&config, "--hours 24");
+    assert_eq!(small, "", "no bar for a small report");
+}
