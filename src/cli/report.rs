@@ -109,11 +109,20 @@ fn produce(
     Ok(())
 }
 
-/// Writes beside the target and renames, so a reader never sees half a report.
+/// Writes a regular file beside the target and renames it, so a reader never sees half a
+/// report; anything else (`/dev/stdout`, a FIFO, a device) is written in place, since renaming
+/// over it would replace the device itself.
 fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
-    let name = path
-        .file_name()
-        .with_context(|| format!("--output: {} is not a file name", path.display()))?;
+    let regular = match std::fs::metadata(path) {
+        Ok(m) => m.is_file(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => return Err(e).with_context(|| format!("cannot write {}", path.display())),
+    };
+    let name = path.file_name().filter(|_| regular);
+    let Some(name) = name else {
+        return std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()));
+    };
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
     tmp_name.push(".tmp");

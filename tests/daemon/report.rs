@@ -412,9 +412,10 @@ fn report_on_a_terminal(config: &TestConfig, args: &str) -> String {
     let out = std::process::Command::new("script")
         .args(["-qec"])
         .arg(format!(
-            "{} report -c {} {args} -o /dev/null",
+            "{} report -c {} {args} -o {}",
             crate::helpers::BIN,
-            config.path.display()
+            config.path.display(),
+            config.path.with_file_name("out.txt").display()
         ))
         .arg("/dev/null")
         .output()
@@ -442,4 +443,37 @@ fn a_terminal_sees_a_progress_bar_for_a_large_history_only() {
     assert!(large.contains("/1 checks"), "{large:?}");
     let small = report_on_a_terminal(&config, "--hours 24");
     assert_eq!(small, "", "no bar for a small report");
+}
+
+#[test]
+fn output_to_a_fifo_is_written_in_place_not_renamed_over() {
+    use std::os::unix::fs::FileTypeExt;
+    let config = TestConfig::new(
+        "[[check]]\nname = \"api\"\nkind = \"command\"\ncommand = [\"true\"]\n",
+    );
+    History {
+        check: "api",
+        kind: "command",
+        start: Utc::now().timestamp_millis() - H,
+        end: Utc::now().timestamp_millis(),
+        step_ms: 60_000,
+        error: "",
+    }
+    .write(&config.db, |_| false, Vec::new());
+    let fifo = config.path.with_file_name("pipe");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let (code, _, err) = report(&config, &["--format", "csv", "-o", fifo.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(reader.join().unwrap().starts_with("check,kind,"));
+    let kind = std::fs::metadata(&fifo).unwrap().file_type();
+    assert!(kind.is_fifo(), "the FIFO is still a FIFO");
+    let file = config.path.with_file_name("r.csv");
+    let (code, _, _) = report(&config, &["--format", "csv", "-o", file.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(std::fs::read_to_string(&file).unwrap().starts_with("check,kind,"));
 }
