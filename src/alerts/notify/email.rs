@@ -324,7 +324,7 @@ impl EmailNotifier {
         let text = TextBody { v: &view }
             .render()
             .map_err(|e| format!("cannot render the text part: {e}"))?;
-        let html = HtmlBody { v: &view }
+        let html = HtmlBody::of(&view)
             .render()
             .map_err(|e| format!("cannot render the HTML part: {e}"))?;
         let date = chrono::DateTime::parse_from_rfc3339(&m.created_at)
@@ -436,6 +436,19 @@ struct TextBody<'a> {
 #[template(path = "email/notification.html")]
 struct HtmlBody<'a> {
     v: &'a View,
+    /// The pages' layout wants these; a mail has no script and its style needs no nonce.
+    nonce: &'static str,
+    generated: String,
+}
+
+impl<'a> HtmlBody<'a> {
+    fn of(v: &'a View) -> Self {
+        HtmlBody {
+            v,
+            nonce: "mail",
+            generated: String::new(),
+        }
+    }
 }
 
 /// What both parts show, worked out once.
@@ -447,12 +460,16 @@ struct View {
     notification_id: i64,
     /// The headline's accent: the worst alert's.
     colour: &'static str,
+    /// The pages' class of that accent (`unhealthy`, `degraded`, `healthy`).
+    class: &'static str,
     alerts: Vec<AlertView>,
 }
 
 struct AlertView {
     heading: String,
     colour: &'static str,
+    /// The pages' panel class: `bad`, `warn` or `ok`.
+    panel: &'static str,
     rows: Vec<Row>,
 }
 
@@ -476,6 +493,11 @@ impl View {
     fn of(m: &Message) -> View {
         let alerts: Vec<AlertView> = m.alerts.iter().map(|a| AlertView::of(a, m.event)).collect();
         let colour = alerts.first().map_or(GREEN, |a| a.colour);
+        let class = match alerts.first().map(|a| a.panel) {
+            Some("bad") => "unhealthy",
+            Some("warn") => "degraded",
+            _ => "healthy",
+        };
         View {
             title: m.title(),
             summary: summary(m.event, m.alerts.len()),
@@ -483,6 +505,7 @@ impl View {
             environment: m.service.environment.clone(),
             notification_id: m.id,
             colour,
+            class,
             alerts,
         }
     }
@@ -570,14 +593,15 @@ impl AlertView {
         if let Some(status) = &a.check_status {
             row("Check status", status.clone());
         }
-        let colour = match (a.state, a.level) {
-            (AlertState::Resolved, _) => GREEN,
-            (_, Level::Critical) => RED,
-            (_, Level::Warning) => AMBER,
+        let (colour, panel) = match (a.state, a.level) {
+            (AlertState::Resolved, _) => (GREEN, "ok"),
+            (_, Level::Critical) => (RED, "bad"),
+            (_, Level::Warning) => (AMBER, "warn"),
         };
         AlertView {
             heading: format!("{} · {}", a.headline(event), a.subject()),
             colour,
+            panel,
             rows,
         }
     }
@@ -1248,7 +1272,7 @@ mod tests {
         let view = View::of(&m);
 
         let text = TextBody { v: &view }.render().unwrap();
-        let html = HtmlBody { v: &view }.render().unwrap();
+        let html = HtmlBody::of(&view).render().unwrap();
 
         assert!(
             text.contains("2 alerts started firing, worst first."),
@@ -1265,6 +1289,11 @@ mod tests {
         );
         assert!(html.contains("DOWN · api") && html.contains("WARNING · db-slow (db)"));
         assert_eq!(html.matches("<table").count(), 2, "{html}");
+        // It is the status page's layout: its palette and classes, not its script.
+        assert!(html.contains("prefers-color-scheme: dark"), "{html}");
+        assert!(html.contains("class=\"banner unhealthy\""), "{html}");
+        assert!(html.contains("class=\"panel bad\"") && html.contains("class=\"panel warn\""));
+        assert!(!html.contains("<script") && !html.contains("http-equiv=\"refresh\""));
     }
 
     #[test]
