@@ -7,7 +7,7 @@ out=$here/results/$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$out"
 bash "$here/setup.sh" || exit 1
 rc=0
-for b in serving probe-cost scheduler-scale alerts-cost summary; do
+for b in serving probe-cost scheduler-scale alerts-cost summary pages; do
     echo "=== $b ===" >&2
     bash "$here/$b.sh" 2>&1 | tee "$out/$b.txt"
     [[ ${PIPESTATUS[0]} == 0 ]] || { echo "$b FAILED" >&2; rc=1; }

@@ -448,9 +448,8 @@ fn a_terminal_sees_a_progress_bar_for_a_large_history_only() {
 #[test]
 fn output_to_a_fifo_is_written_in_place_not_renamed_over() {
     use std::os::unix::fs::FileTypeExt;
-    let config = TestConfig::new(
-        "[[check]]\nname = \"api\"\nkind = \"command\"\ncommand = [\"true\"]\n",
-    );
+    let config =
+        TestConfig::new("[[check]]\nname = \"api\"\nkind = \"command\"\ncommand = [\"true\"]\n");
     History {
         check: "api",
         kind: "command",
@@ -461,7 +460,10 @@ fn output_to_a_fifo_is_written_in_place_not_renamed_over() {
     }
     .write(&config.db, |_| false, Vec::new());
     let fifo = config.path.with_file_name("pipe");
-    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
     assert!(made.success());
     let reader = {
         let fifo = fifo.clone();
@@ -475,5 +477,7 @@ fn output_to_a_fifo_is_written_in_place_not_renamed_over() {
     let file = config.path.with_file_name("r.csv");
     let (code, _, _) = report(&config, &["--format", "csv", "-o", file.to_str().unwrap()]);
     assert_eq!(code, 0);
-    assert!(std::fs::read_to_string(&file).unwrap().starts_with("check,kind,"));
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .starts_with("check,kind,"));
 }
