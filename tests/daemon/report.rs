@@ -57,7 +57,7 @@ fn write_history(db: &std::path::Path, start: i64, end: i64) -> (Known, Known) {
             start: from,
             end: to,
             step_ms: 60_000,
-            error: "exit 2: connection refused",
+            error: "exit 2: <b>connection refused</b>",
         }
         .write(
             db,
@@ -203,7 +203,10 @@ async fn the_report_gives_the_known_figures_in_every_format_and_agrees_with_the_
             .as_str()
     );
     assert_eq!(incidents[0]["duration_seconds"], 3600.0);
-    assert_eq!(incidents[0]["first_error"], "exit 2: connection refused");
+    assert_eq!(
+        incidents[0]["first_error"],
+        "exit 2: <b>connection refused</b>"
+    );
     assert_eq!(json["summary"]["incidents"], 2);
     assert_eq!(json["summary"]["worst"], "api");
     assert!(json["counting"].as_str().unwrap().contains("no data"));
@@ -259,7 +262,7 @@ async fn the_report_gives_the_known_figures_in_every_format_and_agrees_with_the_
     // The columns line up: each header starts where its column's right-aligned cells end.
     let avail_end = table[header_at].find("AVAILABILITY").unwrap() + "AVAILABILITY".len();
     assert!(table[header_at + 1][..avail_end].ends_with('%'), "{out}");
-    assert!(out.contains("exit 2: connection refused"), "{out}");
+    assert!(out.contains("exit 2: <b>connection refused</b>"), "{out}");
     assert!(out.contains("neither up nor down"), "{out}");
 
     // HTML: one file, no script, nothing fetched from elsewhere.
@@ -280,6 +283,15 @@ async fn the_report_gives_the_known_figures_in_every_format_and_agrees_with_the_
     assert_html(&html, "api", &api);
     assert_html(&html, "web", &web);
     assert!(!html.contains("<script"), "a mailed report has no script");
+    let escaped = [
+        "&lt;b&gt;connection refused",
+        "&#60;b&#62;connection refused",
+    ];
+    assert!(
+        escaped.iter().any(|e| html.contains(e)),
+        "the message is escaped"
+    );
+    assert!(!html.contains("<b>connection"));
     assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
     assert!(!html.contains("href=\"/"), "no link needs the daemon");
     assert!(
