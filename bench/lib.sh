@@ -464,3 +464,18 @@ start_vigil() {
     wait_port 127.0.0.1 "$3" 30 || die "Vigil did not listen on $3: $(tail -5 "$2")"
     log "Vigil $VIGIL_VERSION (pid $VIGIL_PID) on 127.0.0.1:$3"
 }
+
+# history_db DAYS: the database of NCHECKS checks (c000, c001, ... of kind memory) with DAYS
+# days of results at 30 s, written through the store's own write path by `cargo bench --bench
+# history`, generated once into DATA (summary.sh and pages.sh share them).
+history_db() {
+    local db=$DATA/history-$NCHECKS-checks-$1-days.db
+    if [[ ! -f $db.done ]]; then
+        rm -f "$db" "$db-wal" "$db-shm"
+        log "generating $1 days of history for $NCHECKS checks into $db"
+        (cd "$REPO_DIR" && cargo bench --quiet --bench history -- --db "$db" --checks "$NCHECKS" \
+            --days "$1" --interval 30s) >&2 || die "history generation failed"
+        touch "$db.done"
+    fi
+    echo "$db"
+}

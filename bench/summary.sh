@@ -50,18 +50,6 @@ else
 fi
 [[ -x $BASE_BIN ]] || die "no baseline binary at $BASE_BIN"
 
-# The histories, generated once per (checks, days) and kept in $DATA.
-history_db() { # days -> path
-    local db=$DATA/history-$NCHECKS-checks-$1-days.db
-    if [[ ! -f $db.done ]]; then
-        rm -f "$db" "$db-wal" "$db-shm"
-        log "generating $1 days of history for $NCHECKS checks into $db"
-        (cd "$REPO_DIR" && cargo bench --quiet --bench history -- --db "$db" --checks "$NCHECKS" \
-            --days "$1" --interval 30s) >&2 || die "history generation failed"
-        touch "$db.done"
-    fi
-    echo "$db"
-}
 DB1=$(history_db 1)
 DBN=$(history_db "$DAYS")
 

@@ -372,19 +372,26 @@ fn bad_input_exits_3_with_a_message_that_names_it() {
     assert!(err.contains("no health log at"), "{err}");
 }
 
-#[test]
-fn a_month_across_a_daylight_saving_change_has_its_true_number_of_hours() {
+/// A config of one check, `api`, with its last hour stored.
+fn one_check_with_an_hour_of_history() -> TestConfig {
     let config =
         TestConfig::new("[[check]]\nname = \"api\"\nkind = \"command\"\ncommand = [\"true\"]\n");
+    let now = Utc::now().timestamp_millis();
     History {
         check: "api",
         kind: "command",
-        start: Utc::now().timestamp_millis() - H,
-        end: Utc::now().timestamp_millis(),
+        start: now - H,
+        end: now,
         step_ms: 60_000,
         error: "",
     }
     .write(&config.db, |_| false, Vec::new());
+    config
+}
+
+#[test]
+fn a_month_across_a_daylight_saving_change_has_its_true_number_of_hours() {
+    let config = one_check_with_an_hour_of_history();
     for (month, zone, hours, from) in [
         (
             "2026-03",
@@ -438,17 +445,7 @@ fn report_on_a_terminal(config: &TestConfig, args: &str) -> String {
 
 #[test]
 fn a_terminal_sees_a_progress_bar_for_a_large_history_only() {
-    let config =
-        TestConfig::new("[[check]]\nname = \"api\"\nkind = \"command\"\ncommand = [\"true\"]\n");
-    History {
-        check: "api",
-        kind: "command",
-        start: Utc::now().timestamp_millis() - H,
-        end: Utc::now().timestamp_millis(),
-        step_ms: 60_000,
-        error: "",
-    }
-    .write(&config.db, |_| false, Vec::new());
+    let config = one_check_with_an_hour_of_history();
     // One check over 100 days is 100 check-days: large; over a day it is not.
     let large = report_on_a_terminal(&config, "--hours 2400");
     assert!(large.contains("Reading the health log"), "{large:?}");
@@ -460,17 +457,7 @@ fn a_terminal_sees_a_progress_bar_for_a_large_history_only() {
 #[test]
 fn output_to_a_fifo_is_written_in_place_not_renamed_over() {
     use std::os::unix::fs::FileTypeExt;
-    let config =
-        TestConfig::new("[[check]]\nname = \"api\"\nkind = \"command\"\ncommand = [\"true\"]\n");
-    History {
-        check: "api",
-        kind: "command",
-        start: Utc::now().timestamp_millis() - H,
-        end: Utc::now().timestamp_millis(),
-        step_ms: 60_000,
-        error: "",
-    }
-    .write(&config.db, |_| false, Vec::new());
+    let config = one_check_with_an_hour_of_history();
     let fifo = config.path.with_file_name("pipe");
     let made = std::process::Command::new("mkfifo")
         .arg(&fifo)
