@@ -436,9 +436,8 @@ struct TextBody<'a> {
 #[template(path = "email/notification.html")]
 struct HtmlBody<'a> {
     v: &'a View,
-    /// The pages' layout wants these; a mail has no script and its style needs no nonce.
+    /// The pages' layout wants one; a mail has no script and its style needs no nonce.
     nonce: &'static str,
-    generated: String,
 }
 
 impl<'a> HtmlBody<'a> {
@@ -446,7 +445,6 @@ impl<'a> HtmlBody<'a> {
         HtmlBody {
             v,
             nonce: "mail",
-            generated: String::new(),
         }
     }
 }
