@@ -8,6 +8,7 @@ use healthmon::store::alerts::AlertOp;
 use healthmon::store::writer::Op;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 const DAY: i64 = 86_400_000;
 
@@ -299,4 +300,21 @@ async fn with_a_token_the_pages_hide_messages_and_targets_unless_it_is_given() {
             "{path}"
         );
     }
+    // The report lists the incident's first error only to a viewer with the token.
+    wait_until(
+        Duration::from_secs(20),
+        "the incident in the report",
+        || async {
+            app.get("/report?hours=1&token=s3cret-token")
+                .await
+                .text()
+                .await
+                .unwrap()
+                .contains("Connection refused")
+        },
+    )
+    .await;
+    let anonymous = app.get("/report?hours=1").await.text().await.unwrap();
+    assert!(!anonymous.contains("Connection refused"), "{anonymous}");
+    assert!(anonymous.contains("Error messages are hidden"));
 }

@@ -442,10 +442,7 @@ struct HtmlBody<'a> {
 
 impl<'a> HtmlBody<'a> {
     fn of(v: &'a View) -> Self {
-        HtmlBody {
-            v,
-            nonce: "mail",
-        }
+        HtmlBody { v, nonce: "mail" }
     }
 }
 
