@@ -254,7 +254,17 @@ async fn the_90_day_bar_shows_no_data_before_the_check_existed_and_maintenance_i
     assert_eq!(badge.headers()["content-type"], "image/svg+xml");
     assert!(badge.text().await.unwrap().contains("api 7d: "));
     assert_eq!(app.get("/badge/nope.svg").await.status(), 404);
-    assert_eq!(app.get("/checks/nope").await.status(), 404);
+    let missing = app.get("/checks/nope").await;
+    assert_eq!(missing.status(), 404);
+    assert!(missing.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(missing
+        .text()
+        .await
+        .unwrap()
+        .contains("no check named `nope`"));
     let feed = app.get("/feed.atom").await.text().await.unwrap();
     assert!(
         feed.contains("<title>api was down for 2 h</title>"),

@@ -332,6 +332,7 @@ async fn the_report_gives_the_known_figures_in_every_format_and_agrees_with_the_
         .get(&format!("/report?since={until}&until={since}"))
         .await;
     assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("must be before until"));
 }
 
 #[test]

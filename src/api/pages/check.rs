@@ -114,10 +114,7 @@ pub async fn page(
     viewer: Viewer,
 ) -> Response<Vec<u8>> {
     let Some(slot) = ctx.state.check(&name) else {
-        return super::super::views::error(
-            StatusCode::NOT_FOUND,
-            format!("no check named `{name}`"),
-        );
+        return super::error_page(StatusCode::NOT_FOUND, format!("no check named `{name}`"));
     };
     let def = slot.def.clone();
     let now = ctx.store.now();
@@ -170,7 +167,7 @@ pub async fn page(
         Ok(f) => f,
         Err(e) => {
             tracing::error!(error = %e, check = %name, "Check page: the store cannot be read.");
-            return super::super::views::error(
+            return super::error_page(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the health log cannot be read",
             );

@@ -27,6 +27,29 @@ fn nonce() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+#[derive(askama::Template)]
+#[template(path = "pages/error.html")]
+struct ErrorPage<'a> {
+    nonce: &'a str,
+    generated: String,
+    title: &'a str,
+    message: &'a str,
+}
+
+/// What a person sees when a page cannot be shown: an HTML page, not the API's JSON.
+pub fn error_page(code: StatusCode, message: impl AsRef<str>) -> Response<Vec<u8>> {
+    use askama::Template;
+    let nonce = nonce();
+    let title = code.canonical_reason().unwrap_or("Error");
+    let page = ErrorPage {
+        nonce: &nonce,
+        generated: when(crate::time::now_ms()),
+        title,
+        message: message.as_ref(),
+    };
+    html(code, &nonce, page.render())
+}
+
 /// An HTML answer with the page's Content-Security-Policy.
 fn html(code: StatusCode, nonce: &str, body: Result<String, askama::Error>) -> Response<Vec<u8>> {
     let body = match body {

@@ -12,7 +12,7 @@ pub async fn page(
     q: HashMap<String, String>,
     viewer: Viewer,
 ) -> Response<Vec<u8>> {
-    let bad = |e: String| super::super::views::error(StatusCode::BAD_REQUEST, e);
+    let bad = |e: String| super::error_page(StatusCode::BAD_REQUEST, e);
     let ask = Ask {
         hours: q.get("hours").cloned(),
         since: q.get("since").cloned(),
@@ -61,7 +61,7 @@ pub async fn page(
         }
         Err(e) => {
             tracing::error!(error = %e, "Report page: the store cannot be read.");
-            super::super::views::error(
+            super::error_page(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the health log cannot be read",
             )

@@ -150,7 +150,7 @@ pub async fn page(ctx: super::super::ApiContext, viewer: Viewer) -> Response<Vec
         Ok(f) => f,
         Err(e) => {
             tracing::error!(error = %e, "Status page: the store cannot be read.");
-            return super::super::views::error(
+            return super::error_page(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the health log cannot be read",
             );
