@@ -4,7 +4,7 @@
 
 use crate::helpers::{run_cli, spawn_app, History, TestConfig};
 use chrono::{Datelike, TimeZone, Utc};
-use healthmon::store::alerts::AlertOp;
+use healthmon::store::alerts::{AlertOp, AlertRow};
 use healthmon::store::writer::Op;
 use serde_json::Value;
 
@@ -68,7 +68,24 @@ fn write_history(db: &std::path::Path, start: i64, end: i64) -> (Known, Known) {
             ops,
         )
     };
-    api(start, start + 9 * DAY, Vec::new());
+    // The state alert of the first outage, as the engine stores it.
+    let alert = Op::Alert(Box::new(AlertOp::Alert(AlertRow {
+        id: 1,
+        key: "state:api".into(),
+        kind: "state".into(),
+        check: "api".into(),
+        rule: None,
+        level: "critical".into(),
+        state: "resolved".into(),
+        started_ms: first_outage.0,
+        resolved_ms: Some(first_outage.1),
+        acknowledged_ms: None,
+        value: None,
+        message: Some("api is down".into()),
+        detail: "{}".into(),
+        updated_ms: first_outage.1,
+    })));
+    api(start, start + 9 * DAY, vec![alert]);
     let maintenance = Op::Alert(Box::new(AlertOp::Maintenance {
         name: "upgrade".into(),
         check: Some(0),
@@ -208,6 +225,9 @@ async fn the_report_gives_the_known_figures_in_every_format_and_agrees_with_the_
         "exit 2: <b>connection refused</b>"
     );
     assert_eq!(json["summary"]["incidents"], 2);
+    assert_eq!(checks[0]["alerts_fired"], 1);
+    assert_eq!(checks[0]["alert_list"][0]["level"], "critical");
+    assert_eq!(checks[1]["alerts_fired"], 0);
     assert_eq!(json["summary"]["worst"], "api");
     assert!(json["counting"].as_str().unwrap().contains("no data"));
 
@@ -234,6 +254,7 @@ async fn the_report_gives_the_known_figures_in_every_format_and_agrees_with_the_
         assert_eq!(col(row, "no_data_seconds"), k.no_data_s);
         assert_eq!(col(row, "maintenance_seconds"), k.maintenance_s);
         assert_eq!(col(row, "incidents"), k.incidents as f64);
+        assert_eq!(col(row, "alerts_fired"), (k.incidents > 0) as u8 as f64);
     }
 
     // Text: an aligned table, then the incidents and how it counts.
