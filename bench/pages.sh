@@ -45,7 +45,7 @@ write_config() { # file db checks
 wrk_rps() {
     local label=$1 url=$2 out
     shift 2
-    out=$BENCH_TMP/wrk-$label-$RANDOM.txt
+    out=$BENCH_TMP/wrk-${label//[^a-zA-Z0-9]/_}-$RANDOM.txt
     wrk "$@" "-d${DUR}s" --latency --timeout 60s "$url" >"$out" 2>&1 || die "wrk failed on $url: $(tail -5 "$out")"
     read -r _ p50 p99 non2xx errs <<<"$(parse_wrk "$out")"
     [[ $non2xx == 0 ]] || die "$label: $non2xx answers were not 2xx"
@@ -87,7 +87,7 @@ pages_on "${DAYS}d" "$DBN"
 # Part 2: `/` at NVIGIL checks against Vigil's page of as many nodes, alternating.
 VIGIL_LINE="Vigil not installed (bash bench/setup.sh --with-vigil): no comparison"
 if [[ -n $VIGIL ]]; then
-    start_nginx
+    start_nginx "$BENCH_TMP/nginx" off
     VPORT=$(free_port)
     vurls=()
     for ((i = 1; i <= NVIGIL; i++)); do vurls+=("http://127.0.0.1:$NGINX_PORT/vigil/$i"); done
