@@ -30,7 +30,7 @@ up nor down: they are left out of the ratio. A check with no observed time shows
 /// Most incidents listed per check; the count is always exact.
 pub const INCIDENT_LIST_MAX: u32 = 500;
 
-/// Checks are summarised this many at a time, so a long report can show its progress.
+/// Progress is reported every this many checks.
 const CHUNK: usize = 50;
 
 /// A check to report on, as configured.
@@ -213,7 +213,7 @@ pub struct Request<'a> {
 }
 
 /// Builds the report in one read transaction, so every figure comes from the same moment
-/// while the daemon goes on writing. `progress(done, total)` is called after each chunk.
+/// while the daemon goes on writing. `progress(done, total)` is called as checks are done.
 ///
 /// # Errors
 /// SQL errors.
@@ -242,39 +242,39 @@ pub fn build(
     let total = req.subjects.len();
     let mut checks = Vec::with_capacity(total);
     progress(0, total);
-    for chunk in req.subjects.chunks(CHUNK) {
-        let names: Vec<String> = chunk.iter().map(|s| s.name.clone()).collect();
-        let whole = summary::summary(&tx, &names, span, req.now, Want::Latency)?;
-        let per_day = if day_spans.is_empty() {
-            Vec::new()
-        } else {
-            summary::summaries(&tx, &names, &day_spans, req.now, Want::Availability)?
-        };
-        for (i, (subject, s)) in chunk.iter().zip(whole).enumerate() {
-            let incident_list = match queries::check_id(&tx, &subject.name)? {
-                Some(id) => incident_list(&tx, id, span, req.now.ms, req.details)?,
-                None => Vec::new(),
-            };
-            let a = s.availability;
-            let alert_list = alerts.remove(&subject.name).unwrap_or_default();
-            checks.push(CheckReport {
-                name: subject.name.clone(),
-                kind: subject.kind.clone(),
-                group: subject.group.clone(),
-                availability: a,
-                latency: s.latency.unwrap_or_default(),
-                alerts_fired: alert_list.len(),
-                slos: subject.slos.iter().map(|o| slo_use(o, &a)).collect(),
-                incident_list,
-                alert_list,
-                days: days
-                    .iter()
-                    .zip(&per_day)
-                    .map(|((date, _, _), row)| (*date, row[i].availability))
-                    .collect(),
-            });
+    // One summary for all checks: its reads (the incidents of the whole span above all) do
+    // not depend on how many checks are asked for, so chunks would repeat them.
+    let names: Vec<String> = req.subjects.iter().map(|s| s.name.clone()).collect();
+    let whole = summary::summary(&tx, &names, span, req.now, Want::Latency)?;
+    let per_day = if day_spans.is_empty() {
+        Vec::new()
+    } else {
+        summary::availability_by_span(&tx, &names, &day_spans, req.now)?
+    };
+    let mut incidents = incident_lists(&tx, span, req.now.ms, req.details)?;
+    for (i, (subject, s)) in req.subjects.iter().zip(whole).enumerate() {
+        let incident_list = incidents.remove(&subject.name).unwrap_or_default();
+        let a = s.availability;
+        let alert_list = alerts.remove(&subject.name).unwrap_or_default();
+        checks.push(CheckReport {
+            name: subject.name.clone(),
+            kind: subject.kind.clone(),
+            group: subject.group.clone(),
+            availability: a,
+            latency: s.latency.unwrap_or_default(),
+            alerts_fired: alert_list.len(),
+            slos: subject.slos.iter().map(|o| slo_use(o, &a)).collect(),
+            incident_list,
+            alert_list,
+            days: days
+                .iter()
+                .zip(&per_day)
+                .map(|((date, _, _), row)| (*date, row[i]))
+                .collect(),
+        });
+        if checks.len() % CHUNK == 0 || checks.len() == total {
+            progress(checks.len(), total);
         }
-        progress(checks.len(), total);
     }
     tx.finish()?;
     worst_first(&mut checks);
@@ -296,36 +296,35 @@ pub fn build(
     })
 }
 
-/// The incidents the summary counts for the span (started in it, or running at its start).
-fn incident_list(
+/// The incidents the summary counts for the span (started in it, or running at its start),
+/// by check: the newest [`INCIDENT_LIST_MAX`] of each, oldest first. One read for all checks.
+fn incident_lists(
     conn: &Connection,
-    check_id: i64,
     span: Span,
     now: Millis,
     details: bool,
-) -> Result<Vec<IncidentItem>, StoreError> {
-    let mut rows = queries::incidents(
-        conn,
-        Some(check_id),
-        span.start,
-        span.end,
-        INCIDENT_LIST_MAX * 2,
-    )?;
-    rows.retain(|r| {
+) -> Result<HashMap<String, Vec<IncidentItem>>, StoreError> {
+    let rows = queries::incidents(conn, None, span.start, span.end, u32::MAX)?;
+    let mut out: HashMap<String, Vec<IncidentItem>> = HashMap::new();
+    for r in rows {
         let runs_into = r.started_ms < span.start && r.ended_ms.is_none_or(|e| e > span.start);
-        (r.started_ms >= span.start && r.started_ms < span.end) || runs_into
-    });
-    rows.reverse();
-    rows.truncate(INCIDENT_LIST_MAX as usize);
-    Ok(rows
-        .into_iter()
-        .map(|r| IncidentItem {
-            started_at: Stamp(r.started_ms),
-            ended_at: r.ended_ms.map(Stamp),
-            duration_seconds: (r.ended_ms.unwrap_or(now) - r.started_ms) as f64 / 1000.0,
-            first_error: r.message.filter(|_| details),
-        })
-        .collect())
+        if !((r.started_ms >= span.start && r.started_ms < span.end) || runs_into) {
+            continue;
+        }
+        let list = out.entry(r.check).or_default();
+        if list.len() < INCIDENT_LIST_MAX as usize {
+            list.push(IncidentItem {
+                started_at: Stamp(r.started_ms),
+                ended_at: r.ended_ms.map(Stamp),
+                duration_seconds: (r.ended_ms.unwrap_or(now) - r.started_ms) as f64 / 1000.0,
+                first_error: r.message.filter(|_| details),
+            });
+        }
+    }
+    for list in out.values_mut() {
+        list.reverse();
+    }
+    Ok(out)
 }
 
 fn slo_use(o: &Objective, a: &Availability) -> SloUse {

@@ -44,6 +44,17 @@ pub fn local(ms: Millis, tz: Tz) -> String {
     let Some(t) = DateTime::from_timestamp_millis(ms) else {
         return "?".into();
     };
+    if tz == Tz::UTC {
+        // chrono's zone lookup and `%Z` cost more than the rest; a UTC report has thousands.
+        let utc = crate::time::rfc3339_ms(ms).unwrap_or_default();
+        let (date, time) = (utc.get(..10).unwrap_or(""), utc.get(11..23).unwrap_or(""));
+        let time = if ms.rem_euclid(1000) == 0 {
+            time.get(..8).unwrap_or("")
+        } else {
+            time
+        };
+        return format!("{date} {time} UTC");
+    }
     let t = t.with_timezone(&tz);
     if ms.rem_euclid(1000) == 0 {
         t.format("%Y-%m-%d %H:%M:%S %Z").to_string()

@@ -60,17 +60,7 @@ pub fn summaries(
         .collect::<Vec<_>>()
         .join(",");
     let coverage = coverage(conn, outer, now)?;
-    let maintenance = maintenance_spans(conn, outer)?;
-    let none: Vec<Span> = Vec::new();
-    let paused: HashMap<i64, Vec<Span>> = ids
-        .iter()
-        .flatten()
-        .map(|id| {
-            let mut p = maintenance.get(&Some(*id)).cloned().unwrap_or_default();
-            p.extend(maintenance.get(&None).unwrap_or(&none));
-            (*id, p)
-        })
-        .collect();
+    let paused = paused(&ids, &maintenance_spans(conn, outer)?);
     let facts = Facts {
         ids: ids.iter().flatten().copied().collect(),
         coverage: &coverage,
@@ -231,6 +221,65 @@ pub fn summary(
     Ok(summaries(conn, names, &[span], now, want)?
         .pop()
         .unwrap_or_default())
+}
+
+/// Availability of `names` over each of many short spans (a report's days): `result[span]
+/// [check]`, from one read of the incidents over their hull. [`summaries`] reads each span's
+/// incidents on its own, which suits a few long windows whose pieces are kept, not thirty
+/// cold days of a report (each old day would read every incident that ended after it).
+///
+/// # Errors
+/// SQL errors.
+pub fn availability_by_span(
+    conn: &Connection,
+    names: &[String],
+    spans: &[Span],
+    now: Now,
+) -> Result<Vec<Vec<Availability>>, StoreError> {
+    let ids = check_ids(conn, names)?;
+    let Some(hull) = spans
+        .iter()
+        .copied()
+        .reduce(|a, b| Span::new(a.start.min(b.start), a.end.max(b.end)))
+    else {
+        return Ok(Vec::new());
+    };
+    let coverage = coverage(conn, hull, now)?;
+    let paused = paused(&ids, &maintenance_spans(conn, hull)?);
+    let facts = Facts {
+        ids: ids.iter().flatten().copied().collect(),
+        coverage: &coverage,
+        paused: &paused,
+    };
+    let incidents = incident_spans(conn, hull, now.ms)?;
+    Ok(spans
+        .iter()
+        .map(|&span| {
+            let tallies = facts.tallies(span, &incidents);
+            ids.iter()
+                .map(|id| match id.and_then(|id| tallies.get(&id)) {
+                    Some(t) => t.finish(),
+                    None => availability::compute(span, &[], &[], &[]),
+                })
+                .collect()
+        })
+        .collect())
+}
+
+/// The maintenance windows of each check: its own and those of every check.
+fn paused(
+    ids: &[Option<i64>],
+    maintenance: &HashMap<Option<i64>, Vec<Span>>,
+) -> HashMap<i64, Vec<Span>> {
+    let none: Vec<Span> = Vec::new();
+    ids.iter()
+        .flatten()
+        .map(|id| {
+            let mut p = maintenance.get(&Some(*id)).cloned().unwrap_or_default();
+            p.extend(maintenance.get(&None).unwrap_or(&none));
+            (*id, p)
+        })
+        .collect()
 }
 
 /// The database id of each name, `None` for a check never stored.
@@ -757,5 +806,16 @@ mod tests {
                 assert_eq!(per_check[2].availability.percent, None);
             }
         }
+        // Day by day from one read: the same figures as each day's own summary.
+        let days: Vec<Span> = (0..40)
+            .map(|d| Span::new(start + d * DAY_MS, (start + (d + 1) * DAY_MS).min(NOW.ms)))
+            .collect();
+        let by_span = availability_by_span(&conn, &names, &days, now).unwrap();
+        let each = summaries(&conn, &names, &days, now, Want::Availability).unwrap();
+        for (day, (a, b)) in days.iter().zip(by_span.iter().zip(&each)) {
+            let b: Vec<Availability> = b.iter().map(|s| s.availability).collect();
+            assert_eq!(a, &b, "{day:?}");
+        }
+        assert!(by_span.iter().any(|d| d[0].downtime_seconds > 0.0));
     }
 }
