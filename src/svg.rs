@@ -62,7 +62,12 @@ impl DayKind {
 /// Days as bars, oldest left: each a full bar in its colour; a day with downtime is drawn
 /// as an up bar whose top is filled in the outage colour in proportion to the downtime (at
 /// least a sliver, so a short outage stays visible). Colours come from the page's CSS
-/// classes (`.d-up`, `.d-minor`, ...), so dark and light both apply.
+/// classes (`.d-up`, `.d-minor`, ...) on each day's group, so dark and light both apply.
+///
+/// Consecutive days that read alike (up all day, or no data all day) share one group and one
+/// title naming their first and last date: 90 days of a healthy check are a few titles, not
+/// 90, which keeps a status page of hundreds of checks small. `data-days` gives a group's
+/// number of days.
 pub fn day_bars(days: &[Day]) -> String {
     const W: usize = 4;
     const GAP: usize = 1;
@@ -72,28 +77,41 @@ pub fn day_bars(days: &[Day]) -> String {
         r#"<svg class="bars" viewBox="0 0 {width} 28" preserveAspectRatio="none" role="img" aria-label="daily availability, last {} days">"#,
         days.len()
     );
-    for (i, d) in days.iter().enumerate() {
-        let x = i * (W + GAP);
-        let title = escape(&format!("{}: {}", d.date, d.title));
-        let _ = write!(s, r#"<g><title>{title}</title>"#);
-        match d.kind {
-            DayKind::Minor | DayKind::Major => {
-                let filled = (d.down_share.clamp(0.0, 1.0) * H).clamp(4.0, H);
-                let _ = write!(
-                    s,
-                    r#"<rect class="d-up" x="{x}" y="0" width="{W}" height="28" rx="1"/><rect class="d-{}" x="{x}" y="0" width="{W}" height="{filled:.1}" rx="1"/>"#,
-                    d.kind.class()
-                );
-            }
-            kind => {
-                let _ = write!(
-                    s,
-                    r#"<rect class="d-{}" x="{x}" y="0" width="{W}" height="28" rx="1"/>"#,
-                    kind.class()
-                );
+    let alike = |a: &Day, b: &Day| {
+        matches!(a.kind, DayKind::Up | DayKind::NoData) && a.kind == b.kind && a.title == b.title
+    };
+    let mut i = 0;
+    while i < days.len() {
+        let d = &days[i];
+        let run = 1 + days[i + 1..].iter().take_while(|n| alike(d, n)).count();
+        let title = if run == 1 {
+            format!("{}: {}", d.date, d.title)
+        } else {
+            format!("{} to {}: {}", d.date, days[i + run - 1].date, d.title)
+        };
+        let _ = write!(
+            s,
+            r#"<g class="d-{}" data-days="{run}"><title>{}</title>"#,
+            d.kind.class(),
+            escape(&title)
+        );
+        for k in i..i + run {
+            let x = k * (W + GAP);
+            match d.kind {
+                DayKind::Minor | DayKind::Major => {
+                    let filled = (d.down_share.clamp(0.0, 1.0) * H).clamp(4.0, H);
+                    let _ = write!(
+                        s,
+                        r#"<rect class="d-up" x="{x}" width="{W}" height="28" rx="1"/><rect x="{x}" width="{W}" height="{filled:.1}" rx="1"/>"#
+                    );
+                }
+                _ => {
+                    let _ = write!(s, r#"<rect x="{x}" width="{W}" height="28" rx="1"/>"#);
+                }
             }
         }
         s.push_str("</g>");
+        i += run;
     }
     s.push_str("</svg>");
     s
@@ -315,12 +333,47 @@ mod tests {
         ]);
         assert!(svg.contains("&lt;b&gt;t&lt;/b&gt;") && !svg.contains("<b>"));
         assert!(
-            svg.contains(r#"class="d-major" x="5" y="0" width="4" height="14.0""#),
+            svg.contains(r#"<g class="d-major" data-days="1">"#)
+                && svg.contains(r#"<rect x="5" width="4" height="14.0" rx="1"/>"#),
             "{svg}"
         );
-        assert!(svg.contains(r#"class="d-nodata" x="10""#));
+        assert!(svg.contains(r#"<g class="d-nodata" data-days="1"><title>2026-12-01: &lt;b&gt;"#));
+        assert!(svg.contains(r#"<rect x="10" width="4" height="28""#));
         // A short outage still shows.
         assert!(day_bars(&[day(DayKind::Minor, 0.0001)]).contains(r#"height="4.0""#));
+    }
+
+    #[test]
+    fn days_that_read_alike_share_one_title_but_keep_their_bars() {
+        let up = |date: &str, title: &str| Day {
+            date: date.into(),
+            kind: DayKind::Up,
+            down_share: 0.0,
+            title: title.into(),
+        };
+        let svg = day_bars(&[
+            up("2026-11-01", "100 %"),
+            up("2026-11-02", "100 %"),
+            up("2026-11-03", "100 %"),
+            up("2026-11-04", "100 %, 2 h without data"),
+            Day {
+                kind: DayKind::Minor,
+                down_share: 0.01,
+                ..up("2026-11-05", "99.9 %")
+            },
+            Day {
+                kind: DayKind::Minor,
+                down_share: 0.01,
+                ..up("2026-11-06", "99.9 %")
+            },
+        ]);
+        assert_eq!(svg.matches("<title>").count(), 4, "{svg}");
+        assert!(svg.contains(
+            r#"<g class="d-up" data-days="3"><title>2026-11-01 to 2026-11-03: 100 %</title>"#
+        ));
+        // Every day keeps its bar; outage days are never merged.
+        assert_eq!(svg.matches(r#"height="28""#).count(), 6, "{svg}");
+        assert_eq!(svg.matches(r#"data-days="1""#).count(), 3);
     }
 
     #[test]

@@ -181,27 +181,33 @@ fn write_history(db: &Path) -> (i64, i64) {
     (start, today)
 }
 
-/// The class and title of each day of `check`'s bar on the status page, oldest first.
+/// The class and title of each day of `check`'s bar on the status page, oldest first (a
+/// group of days that read alike gives each of them its class and shared title).
 fn days_of(page: &str, check: &str) -> Vec<(String, String)> {
     let at = page
         .find(&format!("id=\"check-{check}\""))
         .expect("the check's row");
     let bars = &page[at..];
     let bars = &bars[..bars.find("</svg>").expect("its bars")];
-    bars.split("<g><title>")
-        .skip(1)
-        .map(|g| {
-            let title = g.split("</title>").next().unwrap_or("").to_string();
-            // The first rect gives the day's kind, but for outages, whose second rect does.
-            let classes: Vec<&str> = g
-                .split("class=\"")
-                .skip(1)
-                .filter_map(|c| c.split('"').next())
-                .collect();
-            let class = classes.last().copied().unwrap_or("").to_string();
-            (class, title)
-        })
-        .collect()
+    let mut days = Vec::new();
+    for g in bars.split("<g class=\"").skip(1) {
+        let class = g.split('"').next().unwrap_or("");
+        let run: usize = g
+            .split("data-days=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .and_then(|n| n.parse().ok())
+            .expect("data-days");
+        let title = g
+            .split("<title>")
+            .nth(1)
+            .and_then(|t| t.split("</title>").next())
+            .unwrap_or("");
+        for _ in 0..run {
+            days.push((class.to_string(), title.to_string()));
+        }
+    }
+    days
 }
 
 #[tokio::test]
