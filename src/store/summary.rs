@@ -46,11 +46,7 @@ pub fn summaries(
     want: Want,
 ) -> Result<Vec<Vec<Summary>>, StoreError> {
     let ids = check_ids(conn, names)?;
-    let Some(outer) = spans
-        .iter()
-        .copied()
-        .reduce(|a, b| Span::new(a.start.min(b.start), a.end.max(b.end)))
-    else {
+    let Some(outer) = hull(spans.iter().copied()) else {
         return Ok(Vec::new());
     };
     let in_list: String = ids
@@ -68,14 +64,10 @@ pub fn summaries(
     };
     let plans: Vec<Vec<Piece>> = spans.iter().map(|s| plan(*s, now)).collect();
     // What is not settled is read once, over the hull of every span's live pieces.
-    let live_hull = plans
-        .iter()
-        .flatten()
-        .filter_map(|p| match p {
-            Piece::Live(s) => Some(*s),
-            _ => None,
-        })
-        .reduce(|a, b| Span::new(a.start.min(b.start), a.end.max(b.end)));
+    let live_hull = hull(plans.iter().flatten().filter_map(|p| match p {
+        Piece::Live(s) => Some(*s),
+        _ => None,
+    }));
     let live = match live_hull {
         Some(hull) => incident_spans(conn, hull, now.ms)?,
         None => HashMap::new(),
@@ -237,21 +229,17 @@ pub fn availability_by_span(
     now: Now,
 ) -> Result<Vec<Vec<Availability>>, StoreError> {
     let ids = check_ids(conn, names)?;
-    let Some(hull) = spans
-        .iter()
-        .copied()
-        .reduce(|a, b| Span::new(a.start.min(b.start), a.end.max(b.end)))
-    else {
+    let Some(whole) = hull(spans.iter().copied()) else {
         return Ok(Vec::new());
     };
-    let coverage = coverage(conn, hull, now)?;
-    let paused = paused(&ids, &maintenance_spans(conn, hull)?);
+    let coverage = coverage(conn, whole, now)?;
+    let paused = paused(&ids, &maintenance_spans(conn, whole)?);
     let facts = Facts {
         ids: ids.iter().flatten().copied().collect(),
         coverage: &coverage,
         paused: &paused,
     };
-    let incidents = incident_spans(conn, hull, now.ms)?;
+    let incidents = incident_spans(conn, whole, now.ms)?;
     Ok(spans
         .iter()
         .map(|&span| {
@@ -264,6 +252,11 @@ pub fn availability_by_span(
                 .collect()
         })
         .collect())
+}
+
+/// The smallest span holding all of `spans`.
+fn hull(spans: impl Iterator<Item = Span>) -> Option<Span> {
+    spans.reduce(|a, b| Span::new(a.start.min(b.start), a.end.max(b.end)))
 }
 
 /// The maintenance windows of each check: its own and those of every check.

@@ -354,6 +354,8 @@ async fn the_report_gives_the_known_figures_in_every_format_and_agrees_with_the_
         .await;
     assert_eq!(bad.status(), 400);
     assert!(bad.text().await.unwrap().contains("must be before until"));
+    let long = app.get("/report?hours=87600").await;
+    assert_eq!(long.status(), 400, "a page's period is bounded");
 }
 
 #[test]

@@ -7,6 +7,9 @@ use crate::report::{self, render, Request};
 use std::collections::HashMap;
 use warp::http::{Response, StatusCode};
 
+/// The longest period `GET /report` covers.
+const MAX_DAYS: i64 = 400;
+
 pub async fn page(
     ctx: super::super::ApiContext,
     q: HashMap<String, String>,
@@ -25,6 +28,12 @@ pub async fn page(
         Ok(p) => p,
         Err(e) => return bad(e.to_string()),
     };
+    // A page anyone may ask for: its cost is bounded (the command has no such limit).
+    if period.end - period.start > MAX_DAYS * 86_400_000 {
+        return bad(format!(
+            "a report page covers at most {MAX_DAYS} days; `healthmon report` covers any period"
+        ));
+    }
     let only: Vec<String> = q.get("check").into_iter().cloned().collect();
     let subjects = match report::subjects_of(
         ctx.state.checks().iter().map(|s| &*s.def),
