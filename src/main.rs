@@ -43,6 +43,8 @@ enum Command {
     /// A report over the stored history: availability, downtime, incidents, latency, alerts and
     /// SLO budget per check, worst first. Exit 0, or 3 on bad input.
     Report {
+        /// Config file (default: $HEALTHMON_CONFIG, else ./monitor.toml); the report reads
+        /// its [storage] path and covers its checks.
         #[arg(short, long)]
         config: Option<PathBuf>,
         /// The last N hours (the default is 24).

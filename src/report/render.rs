@@ -130,11 +130,12 @@ fn overall_line(r: &Report) -> String {
 
 fn period_line(r: &Report) -> String {
     let tz = tz_of(r);
+    let hours = trim_float(r.period.hours);
     let mut line = format!(
-        "{} to {} ({} hours{})",
+        "{} to {} ({hours} hour{}{})",
         stamp(r.period.from, tz),
         stamp(r.period.to, tz),
-        trim_float(r.period.hours),
+        if hours == "1" { "" } else { "s" },
         if r.period.complete {
             ""
         } else {
