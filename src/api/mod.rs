@@ -50,6 +50,8 @@ pub struct Shared {
     pub(crate) cpu: CpuGauge,
     /// Probe bodies rendered once per change of state, not once per request.
     pub(crate) renders: probes::Renders,
+    /// The status page's drawn history, redrawn every few seconds at most.
+    status_history: pages::status::Cache,
 }
 
 impl ApiContext {
@@ -58,6 +60,7 @@ impl ApiContext {
             parts,
             cpu: CpuGauge::default(),
             renders: probes::Renders::default(),
+            status_history: pages::status::Cache::default(),
         }))
     }
 }
@@ -65,6 +68,10 @@ impl ApiContext {
 impl ApiContext {
     pub(crate) fn cpu(&self) -> &CpuGauge {
         &self.0.cpu
+    }
+
+    fn status_history(&self) -> &pages::status::Cache {
+        &self.0.status_history
     }
 
     pub(crate) fn renders(&self) -> &probes::Renders {

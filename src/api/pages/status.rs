@@ -50,9 +50,9 @@ struct CheckRow {
     status: &'static str,
     circuit_open: bool,
     message: Option<String>,
-    bars: String,
-    availability_30d: String,
-    sparkline: String,
+    bars: Arc<str>,
+    availability_30d: Arc<str>,
+    sparkline: Arc<str>,
     latency: String,
     last_incident: String,
 }
@@ -88,6 +88,85 @@ struct Facts {
     month: Vec<Option<f64>>,
     hours: Vec<Vec<Hour>>,
     last: Arc<Vec<Vec<IncidentRow>>>,
+}
+
+/// How long the drawn history (bars, 30-day figures, sparklines, last incidents) is served
+/// before it is read and drawn again. It changes by the minute at most, while a screen or a
+/// load balancer may ask many times a second; the current state is read on every request.
+const FRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// One check's history as the page shows it, drawn once per [`FRESH`].
+struct Drawn {
+    bars: Arc<str>,
+    availability_30d: Arc<str>,
+    sparkline: Arc<str>,
+}
+
+struct History {
+    at: std::time::Instant,
+    /// The check names it was drawn for, so a reload of the config cannot mismatch rows.
+    names: Vec<String>,
+    drawn: Vec<Drawn>,
+    last: Arc<Vec<Vec<IncidentRow>>>,
+}
+
+/// The drawn history, shared by the page's requests. Held across the store read, so that
+/// when it goes stale one request redraws it and the others wait for that one.
+#[derive(Default)]
+pub struct Cache(tokio::sync::Mutex<Option<Arc<History>>>);
+
+impl Cache {
+    async fn get(&self, ctx: &super::super::ApiContext) -> Result<Arc<History>, StoreError> {
+        let mut slot = self.0.lock().await;
+        let names = ctx.state.names();
+        if let Some(h) = slot
+            .as_ref()
+            .filter(|h| h.at.elapsed() < FRESH && h.names == names)
+        {
+            return Ok(h.clone());
+        }
+        let facts = facts(ctx).await?;
+        let history = Arc::new(draw(names, facts));
+        *slot = Some(history.clone());
+        Ok(history)
+    }
+}
+
+fn draw(names: Vec<String>, facts: Facts) -> History {
+    let now = chrono::Utc::now().timestamp_millis();
+    let dates: Vec<String> = day_spans(now)
+        .iter()
+        .map(|s| {
+            chrono::DateTime::from_timestamp_millis(s.start)
+                .map_or_else(String::new, |t| t.format("%Y-%m-%d").to_string())
+        })
+        .collect();
+    let drawn = (0..names.len())
+        .map(|i| {
+            let days: Vec<svg::Day> = facts
+                .days
+                .get(i)
+                .map(|d| {
+                    d.iter()
+                        .zip(&dates)
+                        .map(|(a, date)| day_cell(date.clone(), a))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let p50 = hourly_p50(facts.hours.get(i).map_or(&[][..], Vec::as_slice), now);
+            Drawn {
+                bars: svg::day_bars(&days).into(),
+                availability_30d: percent(facts.month.get(i).copied().flatten()).into(),
+                sparkline: svg::sparkline(&p50, "latency p50 by hour, last 24 hours").into(),
+            }
+        })
+        .collect();
+    History {
+        at: std::time::Instant::now(),
+        names,
+        drawn,
+        last: facts.last,
+    }
 }
 
 /// The UTC days of the bars, oldest first; the last one ends now.
@@ -146,8 +225,8 @@ fn hourly_p50(hours: &[Hour], now: i64) -> Vec<Option<f64>> {
 }
 
 pub async fn page(ctx: super::super::ApiContext, viewer: Viewer) -> Response<Vec<u8>> {
-    let facts = match facts(&ctx).await {
-        Ok(f) => f,
+    let history = match ctx.status_history().get(&ctx).await {
+        Ok(h) => h,
         Err(e) => {
             tracing::error!(error = %e, "Status page: the store cannot be read.");
             return super::error_page(
@@ -157,14 +236,6 @@ pub async fn page(ctx: super::super::ApiContext, viewer: Viewer) -> Response<Vec
         }
     };
     let now = chrono::Utc::now().timestamp_millis();
-    let spans = day_spans(now);
-    let dates: Vec<String> = spans
-        .iter()
-        .map(|s| {
-            chrono::DateTime::from_timestamp_millis(s.start)
-                .map_or_else(String::new, |t| t.format("%Y-%m-%d").to_string())
-        })
-        .collect();
     let snapshot = ctx.alerting.snapshot();
     let mut counts = [0usize; 4];
     let mut open_incidents = Vec::new();
@@ -174,7 +245,7 @@ pub async fn page(ctx: super::super::ApiContext, viewer: Viewer) -> Response<Vec
         let r = slot.latest();
         let status = r.as_ref().map_or(Status::Unknown, |r| r.status);
         counts[status as usize] += 1;
-        let last = facts.last.get(i).and_then(|l| l.first());
+        let last = history.last.get(i).and_then(|l| l.first());
         if let Some(inc) = last.filter(|i| i.ended_ms.is_none()) {
             open_incidents.push(OpenIncident {
                 check: def.name.clone(),
@@ -183,17 +254,8 @@ pub async fn page(ctx: super::super::ApiContext, viewer: Viewer) -> Response<Vec
                 message: inc.message.clone().filter(|_| viewer.details),
             });
         }
-        let days: Vec<svg::Day> = facts
-            .days
-            .get(i)
-            .map(|d| {
-                d.iter()
-                    .zip(&dates)
-                    .map(|(a, date)| day_cell(date.clone(), a))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let p50 = hourly_p50(facts.hours.get(i).map_or(&[][..], Vec::as_slice), now);
+        let drawn = history.drawn.get(i);
+        let empty: Arc<str> = Arc::from("");
         let row = CheckRow {
             name: def.name.clone(),
             kind: def.kind,
@@ -206,9 +268,9 @@ pub async fn page(ctx: super::super::ApiContext, viewer: Viewer) -> Response<Vec
                 .as_ref()
                 .and_then(|r| r.message.clone())
                 .filter(|_| viewer.details),
-            bars: svg::day_bars(&days),
-            availability_30d: percent(facts.month.get(i).copied().flatten()),
-            sparkline: svg::sparkline(&p50, "latency p50 by hour, last 24 hours"),
+            bars: drawn.map_or(empty.clone(), |d| d.bars.clone()),
+            availability_30d: drawn.map_or(empty.clone(), |d| d.availability_30d.clone()),
+            sparkline: drawn.map_or(empty, |d| d.sparkline.clone()),
             latency: r.as_ref().map_or("no result yet".into(), |r| {
                 format!("{:.1} ms now", r.response_time_ms())
             }),
