@@ -34,7 +34,7 @@ pub fn render(report: &Report, format: Format) -> Result<String, String> {
                 s
             })
             .map_err(|e| e.to_string()),
-        Format::Html => html(report, None).map_err(|e| e.to_string()),
+        Format::Html => html(report, None, false).map_err(|e| e.to_string()),
     }
 }
 
@@ -382,20 +382,13 @@ struct HtmlAlert<'a> {
     end: String,
 }
 
-/// The HTML report. With `nonce` (served by the daemon) its style carries the page's nonce;
-/// a file gets a fixed one, harmless as it has no script.
+/// The HTML report; `hidden` notes that messages were hidden from a viewer without the
+/// token. With `nonce` (served by the daemon) its style carries the page's nonce; a file gets
+/// a fixed one, harmless as it has no script.
 ///
 /// # Errors
 /// Template failures.
-pub fn html(r: &Report, nonce: Option<&str>) -> Result<String, askama::Error> {
-    html_for(r, nonce, false)
-}
-
-/// [`html`], noting that messages were hidden from a viewer without the token.
-///
-/// # Errors
-/// Template failures.
-pub fn html_for(r: &Report, nonce: Option<&str>, hidden: bool) -> Result<String, askama::Error> {
+pub fn html(r: &Report, nonce: Option<&str>, hidden: bool) -> Result<String, askama::Error> {
     let tz = tz_of(r);
     let checks = r
         .checks

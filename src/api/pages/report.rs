@@ -65,7 +65,7 @@ pub async fn page(
             html(
                 StatusCode::OK,
                 &nonce,
-                render::html_for(&r, Some(&nonce), !details),
+                render::html(&r, Some(&nonce), !details),
             )
         }
         Err(e) => {

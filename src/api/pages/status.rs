@@ -104,8 +104,7 @@ struct Drawn {
 
 struct History {
     at: std::time::Instant,
-    /// The check names it was drawn for, so a reload of the config cannot mismatch rows.
-    names: Vec<String>,
+    /// By check, in config order.
     drawn: Vec<Drawn>,
     last: Arc<Vec<Vec<IncidentRow>>>,
 }
@@ -118,22 +117,26 @@ pub struct Cache(tokio::sync::Mutex<Option<Arc<History>>>);
 impl Cache {
     async fn get(&self, ctx: &super::super::ApiContext) -> Result<Arc<History>, StoreError> {
         let mut slot = self.0.lock().await;
-        let names = ctx.state.names();
-        if let Some(h) = slot
-            .as_ref()
-            .filter(|h| h.at.elapsed() < FRESH && h.names == names)
-        {
+        if let Some(h) = slot.as_ref().filter(|h| h.at.elapsed() < FRESH) {
             return Ok(h.clone());
         }
-        let facts = facts(ctx).await?;
-        let history = Arc::new(draw(names, facts));
+        let history = Arc::new(read(ctx).await?);
         *slot = Some(history.clone());
         Ok(history)
     }
 }
 
-fn draw(names: Vec<String>, facts: Facts) -> History {
-    let now = chrono::Utc::now().timestamp_millis();
+/// Reads the facts and draws them, both on the blocking pool: drawing 90 days of hundreds of
+/// checks is milliseconds of CPU that should not sit on an async worker.
+async fn read(ctx: &super::super::ApiContext) -> Result<History, StoreError> {
+    let names = ctx.state.names();
+    let now = ctx.store.now();
+    ctx.store
+        .read(move |conn| Ok(draw(names.len(), facts(conn, &names, now)?, now.ms)))
+        .await
+}
+
+fn draw(checks: usize, facts: Facts, now: i64) -> History {
     let dates: Vec<String> = day_spans(now)
         .iter()
         .map(|s| {
@@ -141,7 +144,7 @@ fn draw(names: Vec<String>, facts: Facts) -> History {
                 .map_or_else(String::new, |t| t.format("%Y-%m-%d").to_string())
         })
         .collect();
-    let drawn = (0..names.len())
+    let drawn = (0..checks)
         .map(|i| {
             let days: Vec<svg::Day> = facts
                 .days
@@ -163,7 +166,6 @@ fn draw(names: Vec<String>, facts: Facts) -> History {
         .collect();
     History {
         at: std::time::Instant::now(),
-        names,
         drawn,
         last: facts.last,
     }
@@ -181,33 +183,31 @@ fn day_spans(now: i64) -> Vec<Span> {
         .collect()
 }
 
-async fn facts(ctx: &super::super::ApiContext) -> Result<Facts, StoreError> {
-    let names = ctx.state.names();
-    let now = ctx.store.now();
-    ctx.store
-        .read(move |conn| {
-            let mut spans = day_spans(now.ms);
-            spans.push(Span::new(now.ms - 30 * DAY_MS, now.ms));
-            let mut per_span = summary::summaries(conn, &names, &spans, now, Want::Availability)?;
-            let month = per_span
-                .pop()
-                .unwrap_or_default()
-                .iter()
-                .map(|s| s.availability.percent)
-                .collect();
-            let days = (0..names.len())
-                .map(|i| per_span.iter().map(|d| d[i].availability).collect())
-                .collect();
-            let hours = series::hourly(conn, &names, now.ms - 24 * HOUR_MS, now.ms, now)?;
-            let last = summary::recent_incidents(conn, &names, 1)?;
-            Ok(Facts {
-                days,
-                month,
-                hours,
-                last,
-            })
-        })
-        .await
+fn facts(
+    conn: &rusqlite::Connection,
+    names: &[String],
+    now: crate::store::queries::Now,
+) -> Result<Facts, StoreError> {
+    let mut spans = day_spans(now.ms);
+    spans.push(Span::new(now.ms - 30 * DAY_MS, now.ms));
+    let mut per_span = summary::summaries(conn, names, &spans, now, Want::Availability)?;
+    let month = per_span
+        .pop()
+        .unwrap_or_default()
+        .iter()
+        .map(|s| s.availability.percent)
+        .collect();
+    let days = (0..names.len())
+        .map(|i| per_span.iter().map(|d| d[i].availability).collect())
+        .collect();
+    let hours = series::hourly(conn, names, now.ms - 24 * HOUR_MS, now.ms, now)?;
+    let last = summary::recent_incidents(conn, names, 1)?;
+    Ok(Facts {
+        days,
+        month,
+        hours,
+        last,
+    })
 }
 
 /// The 24 hourly p50s ending now, `None` for an hour without probes.
@@ -236,6 +236,7 @@ pub async fn page(ctx: super::super::ApiContext, viewer: Viewer) -> Response<Vec
         }
     };
     let now = chrono::Utc::now().timestamp_millis();
+    let empty: Arc<str> = Arc::from("");
     let snapshot = ctx.alerting.snapshot();
     let mut counts = [0usize; 4];
     let mut open_incidents = Vec::new();
@@ -255,7 +256,6 @@ pub async fn page(ctx: super::super::ApiContext, viewer: Viewer) -> Response<Vec
             });
         }
         let drawn = history.drawn.get(i);
-        let empty: Arc<str> = Arc::from("");
         let row = CheckRow {
             name: def.name.clone(),
             kind: def.kind,
@@ -270,7 +270,7 @@ pub async fn page(ctx: super::super::ApiContext, viewer: Viewer) -> Response<Vec
                 .filter(|_| viewer.details),
             bars: drawn.map_or(empty.clone(), |d| d.bars.clone()),
             availability_30d: drawn.map_or(empty.clone(), |d| d.availability_30d.clone()),
-            sparkline: drawn.map_or(empty, |d| d.sparkline.clone()),
+            sparkline: drawn.map_or(empty.clone(), |d| d.sparkline.clone()),
             latency: r.as_ref().map_or("no result yet".into(), |r| {
                 format!("{:.1} ms now", r.response_time_ms())
             }),
