@@ -504,3 +504,22 @@ fn output_to_a_fifo_is_written_in_place_not_renamed_over() {
         .unwrap()
         .starts_with("check,kind,"));
 }
+
+#[test]
+fn a_report_reads_while_another_connection_holds_the_write_lock() {
+    let config = one_check_with_an_hour_of_history();
+    // What a stalled writer does: an exclusive transaction with a write in it, left open.
+    let lock = rusqlite::Connection::open(&config.db).unwrap();
+    lock.execute_batch("BEGIN EXCLUSIVE; DELETE FROM health_log;")
+        .unwrap();
+    let (code, out, err) = report(&config, &["--hours", "2", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let json: Value = serde_json::from_str(&out).unwrap();
+    // It sees the last commit, not the open transaction (waiting for the lock would have
+    // ended in "database is locked" and exit 1).
+    assert!(
+        json["checks"][0]["latency"]["probes"].as_u64().unwrap() > 0,
+        "{out}"
+    );
+    lock.execute_batch("ROLLBACK").unwrap();
+}
